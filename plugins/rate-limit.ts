@@ -1,0 +1,39 @@
+import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
+import fp from 'fastify-plugin'
+import { RateLimited } from '../src/errors.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** per-route `config.rateLimit` settings for the anonymous routes */
+    limits: {
+      /** POST /: RATE_LIMIT_CREATE_MAX per client IP per window */
+      create: RateLimitOptions
+      /** reads, deletes, 404s and 405s: RATE_LIMIT_READ_MAX per client IP per window */
+      read: RateLimitOptions
+    }
+  }
+}
+
+/**
+ * @fastify/rate-limit with its counters in Redis when Redis is configured, so every
+ * instance shares them. Limits are opt-in per route (global: false): /health and /ready
+ * never take one. If Redis fails mid-request the limiter lets the request through
+ * (skipOnError) and the route itself answers 503: an outage never turns into 500s.
+ */
+export default fp(async function rateLimitPlugin (app) {
+  const { config } = app
+  await app.register(rateLimit, {
+    global: false,
+    timeWindow: config.RATE_LIMIT_WINDOW_MS,
+    ...(app.redisClient !== null ? { redis: app.redisClient } : {}),
+    nameSpace: 'rl:',
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) => new RateLimited(context.after)
+  })
+
+  const perIp = (max: number): RateLimitOptions => ({ max, timeWindow: config.RATE_LIMIT_WINDOW_MS, keyGenerator: (request) => request.ip })
+  app.decorate('limits', {
+    create: perIp(config.RATE_LIMIT_CREATE_MAX),
+    read: perIp(config.RATE_LIMIT_READ_MAX)
+  })
+}, { name: 'rate-limit', dependencies: ['config', 'storage'] })

@@ -1,0 +1,60 @@
+import fp from 'fastify-plugin'
+import { aesGcmContent, plainContent } from '../src/content-cipher.js'
+import { Messages } from '../src/messages.js'
+import { createRedisClient, type RedisClient, waitUntilReady } from '../src/storage/redis/client.js'
+import { MemoryMessageStore } from '../src/storage/memory/memory-message-store.js'
+import type { MessageStore } from '../src/storage/message-store.js'
+import { RedisMessageStore } from '../src/storage/redis/redis-message-store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** the shared Redis (or Redis Cluster) client; null on the in-memory store */
+    redisClient: RedisClient | null
+    messageStore: MessageStore
+    messages: Messages
+  }
+}
+
+const STARTUP_WAIT_MS = 5000
+
+/**
+ * Redis when REDIS_URL or REDIS_CLUSTER_NODES is set, otherwise the in-process store.
+ * The ioredis client is made and owned here (not by @fastify/redis, which holds start-up
+ * until Redis answers): an instance that starts during a Redis outage comes up, reports
+ * 503 on /ready, and serves as soon as Redis is back.
+ */
+export default fp(async function storage (app) {
+  const { config } = app
+  let redisClient: RedisClient | null = null
+  let store: MessageStore
+
+  if (config.REDIS_URL !== undefined || config.redisClusterNodes.length > 0) {
+    const client = createRedisClient(config)
+    redisClient = client
+    // ioredis reports every failed reconnect; one line per change of state is enough.
+    let healthy = true
+    client.on('error', (err: Error) => {
+      if (healthy) app.log.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'store connection lost')
+      healthy = false
+    })
+    client.on('ready', () => {
+      if (!healthy) app.log.info('store connection restored')
+      healthy = true
+    })
+    app.addHook('onClose', async () => {
+      await client.quit().catch(() => client.disconnect())
+    })
+    if (!await waitUntilReady(client, STARTUP_WAIT_MS)) {
+      app.log.warn('store is not reachable yet: starting anyway, /ready answers 503 until it is')
+    }
+    store = new RedisMessageStore(client)
+  } else {
+    app.log.warn('REDIS_URL is not set: using the in-memory store (one process only, messages are lost on restart)')
+    store = new MemoryMessageStore()
+  }
+
+  app.addHook('onClose', async () => { await store.close() })
+  app.decorate<RedisClient | null>('redisClient', redisClient)
+  app.decorate('messageStore', store)
+  app.decorate('messages', new Messages(store, config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey)))
+}, { name: 'storage', dependencies: ['config'] })

@@ -1,0 +1,120 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { errorResponses, MessageIdParamsSchema } from '../schemas/common.js'
+import {
+  type CreateMessageBody, CreateMessageBodySchema, CreateMessageQuerySchema, DeleteMessageHeadersSchema,
+  MessageCreatedSchema, MessageReadSchema, PlainContentSchema, ServiceInfoSchema
+} from '../schemas/message.js'
+import { InvalidUtf8, MissingBody, OptionsInQuery } from '../src/errors.js'
+import { preferredFormat } from '../src/negotiate.js'
+import type { NewMessage } from '../src/messages.js'
+import { jsonBodyLimit } from '../src/server-options.js'
+import { composePage, readPage } from './web-page.js'
+
+const Html = Type.String({ description: 'the web page' })
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** The anonymous half of API.md section 1: `/` and `/msg/:id`. */
+const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { config } = app
+  const limits = {
+    maxBytes: config.MESSAGE_MAX_BYTES,
+    defaultTtlSeconds: config.MESSAGE_DEFAULT_TTL_SECONDS,
+    maxTtlSeconds: config.MESSAGE_MAX_TTL_SECONDS
+  }
+
+  // text/plain: the raw body is the content, byte for byte, so it must be valid UTF-8
+  // (a lenient decoder would silently replace bad bytes). Its limit is the content limit.
+  app.removeContentTypeParser('text/plain')
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: config.MESSAGE_MAX_BYTES }, (_request, body, done) => {
+    try {
+      done(null, strictUtf8.decode(body as Buffer))
+    } catch {
+      done(new InvalidUtf8(), undefined)
+    }
+  })
+
+  app.get('/', {
+    schema: {
+      summary: 'Service information, or the web page for writing a message',
+      response: {
+        200: { content: { 'application/json': { schema: ServiceInfoSchema }, 'text/html': { schema: Html } } },
+        ...errorResponses(429)
+      }
+    },
+    config: { rateLimit: app.limits.read }
+  }, async (request, reply) => {
+    reply.header('vary', 'Accept')
+    if (preferredFormat(request, ['json', 'html']) === 'html') return reply.type('text/html; charset=utf-8').send(composePage)
+    return reply.send({ name: 'missive' as const, version: config.version, docs: '/docs' })
+  })
+
+  app.post('/', {
+    bodyLimit: jsonBodyLimit(config.MESSAGE_MAX_BYTES),
+    schema: {
+      summary: 'Create a message',
+      querystring: CreateMessageQuerySchema,
+      body: { content: { 'application/json': { schema: CreateMessageBodySchema }, 'text/plain': { schema: PlainContentSchema } } },
+      response: { 201: MessageCreatedSchema, ...errorResponses(400, 413, 415, 429, 503, 507) }
+    },
+    config: { rateLimit: app.limits.create }
+  }, async (request, reply) => {
+    // The body schema is chosen by content type: a string for text/plain, else the JSON object.
+    const body = request.body as CreateMessageBody | string | undefined
+    // With no Content-Type there is no schema to apply, and no body to read.
+    if (body === undefined || body === null) throw new MissingBody()
+    let input: NewMessage
+    if (typeof body === 'string') {
+      input = { content: body, ...request.query }
+    } else {
+      if (Object.keys(request.query).length > 0) throw new OptionsInQuery()
+      input = body
+    }
+    const created = await app.messages.create(input, limits)
+    return reply.code(201).header('location', created.url).send(created)
+  })
+
+  app.get('/msg/:id', {
+    // HEAD would count a view without showing the message: not offered.
+    exposeHeadRoute: false,
+    schema: {
+      summary: 'Read a message (counts a view, except for the HTML page)',
+      params: MessageIdParamsSchema,
+      response: {
+        200: {
+          content: {
+            'application/json': { schema: MessageReadSchema },
+            'text/plain': { schema: Type.String({ description: 'the raw content' }) },
+            'text/html': { schema: Html }
+          }
+        },
+        ...errorResponses(400, 404, 429, 503)
+      }
+    },
+    config: { rateLimit: app.limits.read }
+  }, async (request, reply) => {
+    reply.header('vary', 'Accept')
+    const format = preferredFormat(request, ['json', 'html', 'text'])
+    // A browser (or a link-preview bot) following the link gets the page and burns nothing;
+    // the page's own fetch is the read.
+    if (format === 'html') return reply.type('text/html; charset=utf-8').send(readPage)
+    const message = await app.messages.read(request.params.id)
+    if (format === 'text') return reply.type('text/plain; charset=utf-8').send(message.content)
+    return reply.send(message)
+  })
+
+  app.delete('/msg/:id', {
+    schema: {
+      summary: 'Delete a message with its delete token',
+      params: MessageIdParamsSchema,
+      headers: DeleteMessageHeadersSchema,
+      response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 404, 429, 503) }
+    },
+    config: { rateLimit: app.limits.read }
+  }, async (request, reply) => {
+    await app.messages.deleteWithToken(request.params.id, request.headers['x-delete-token'])
+    return reply.code(204).send(null)
+  })
+}
+
+export default publicRoutes

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { envSchema } from 'env-schema'
+import { EnvSchema, type Env } from '../schemas/env.js'
+import { version } from './version.js'
+
+export type TrustProxy = boolean | number | string
+
+export interface Config extends Env {
+  readonly version: string
+  readonly corsOrigins: readonly string[]
+  readonly trustProxy: TrustProxy
+  readonly jwtSecret: string
+  /** true when JWT_SECRET was not given and a random one was made for this process */
+  readonly jwtSecretGenerated: boolean
+  readonly tls: { readonly cert: Buffer, readonly key: Buffer } | null
+  /** AES-256 key for content at rest, from ENCRYPTION_KEY */
+  readonly encryptionKey: Buffer | null
+  readonly redisClusterNodes: ReadonlyArray<{ host: string, port: number }>
+}
+
+/** A configuration problem: its message is one line that names the variable. */
+export class ConfigError extends Error {
+  constructor (readonly variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`)
+    this.name = 'ConfigError'
+  }
+}
+
+export type ConfigOverrides = Partial<Record<keyof Env, string | number | undefined>>
+
+/**
+ * Reads and validates the environment once. `overrides` win over `env` (tests and the
+ * benchmark use them); unknown variables are ignored. Throws ConfigError on the first
+ * bad value, before anything listens.
+ */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
+  const data: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries({ ...env, ...overrides })) {
+    // An empty variable means "not set", as shells and compose files often write them.
+    if (value !== undefined && value !== '') data[name] = typeof value === 'number' ? String(value) : value
+  }
+
+  let parsed: Env
+  try {
+    parsed = envSchema<Env>({
+      // env-schema mutates the schema it is given, so it gets a copy
+      schema: structuredClone(EnvSchema),
+      data,
+      env: false,
+      dotenv: false
+    })
+  } catch (err) {
+    throw toConfigError(err)
+  }
+
+  if (parsed.MESSAGE_DEFAULT_TTL_SECONDS > parsed.MESSAGE_MAX_TTL_SECONDS) {
+    throw new ConfigError('MESSAGE_DEFAULT_TTL_SECONDS', 'must not be greater than MESSAGE_MAX_TTL_SECONDS')
+  }
+  if (parsed.REDIS_URL !== undefined && parsed.REDIS_CLUSTER_NODES !== undefined) {
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'must not be set together with REDIS_URL')
+  }
+
+  const production = parsed.NODE_ENV === 'production'
+  if (parsed.JWT_SECRET === undefined && production) {
+    throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (at least 32 characters)')
+  }
+
+  return Object.freeze({
+    ...parsed,
+    version,
+    corsOrigins: Object.freeze(parseCorsOrigins(parsed.CORS_ORIGINS)),
+    trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
+    jwtSecret: parsed.JWT_SECRET ?? randomBytes(32).toString('base64url'),
+    jwtSecretGenerated: parsed.JWT_SECRET === undefined,
+    tls: readTls(parsed.TLS_CERT_FILE, parsed.TLS_KEY_FILE),
+    encryptionKey: parseEncryptionKey(parsed.ENCRYPTION_KEY),
+    redisClusterNodes: Object.freeze(parseClusterNodes(parsed.REDIS_CLUSTER_NODES))
+  })
+}
+
+interface AjvLikeError { instancePath?: string, params?: { missingProperty?: string }, message?: string }
+
+function toConfigError (err: unknown): ConfigError {
+  const first = (err as { errors?: AjvLikeError[] }).errors?.[0]
+  if (first === undefined) return new ConfigError('environment', String((err as Error).message))
+  const variable = first.params?.missingProperty ?? first.instancePath?.replace(/^\//, '') ?? 'environment'
+  // The value itself is never echoed: it may be a secret.
+  return new ConfigError(variable || 'environment', first.message ?? 'is invalid')
+}
+
+function parseCorsOrigins (raw: string): string[] {
+  const origins = raw.split(',').map((origin) => origin.trim()).filter(Boolean)
+  for (const origin of origins) {
+    let url: URL
+    try {
+      url = new URL(origin)
+    } catch {
+      throw new ConfigError('CORS_ORIGINS', `has "${origin}", which is not an origin like https://app.example.com`)
+    }
+    // Exact origins only: no wildcard, no path, nothing a browser would never send.
+    if (url.origin !== origin) {
+      throw new ConfigError('CORS_ORIGINS', `has "${origin}", which is not an exact origin like https://app.example.com`)
+    }
+  }
+  return origins
+}
+
+function parseTrustProxy (raw: string): TrustProxy {
+  if (raw === 'true') return true
+  if (raw === 'false') return false
+  if (/^\d+$/.test(raw)) return Number(raw)
+  // Otherwise a comma-separated list of addresses or CIDR ranges, as Fastify takes it.
+  if (!/^[0-9a-fA-F.:/,\s]+$/.test(raw)) {
+    throw new ConfigError('TRUST_PROXY', 'must be true, false, a hop count, or a comma-separated list of IPs/CIDRs')
+  }
+  return raw
+}
+
+function readTls (certFile: string | undefined, keyFile: string | undefined): Config['tls'] {
+  if (certFile === undefined && keyFile === undefined) return null
+  if (certFile === undefined) throw new ConfigError('TLS_CERT_FILE', 'must be set when TLS_KEY_FILE is set')
+  if (keyFile === undefined) throw new ConfigError('TLS_KEY_FILE', 'must be set when TLS_CERT_FILE is set')
+  return Object.freeze({ cert: readable('TLS_CERT_FILE', certFile), key: readable('TLS_KEY_FILE', keyFile) })
+}
+
+function readable (variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new ConfigError(variable, `names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+}
+
+function parseEncryptionKey (raw: string | undefined): Buffer | null {
+  if (raw === undefined) return null
+  const key = Buffer.from(raw, 'base64')
+  if (key.length !== 32 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(raw)) {
+    throw new ConfigError('ENCRYPTION_KEY', 'must be 32 bytes encoded in base64 (openssl rand -base64 32)')
+  }
+  return key
+}
+
+function parseClusterNodes (raw: string | undefined): Array<{ host: string, port: number }> {
+  if (raw === undefined) return []
+  return raw.split(',').map((node) => {
+    const at = node.lastIndexOf(':')
+    return { host: node.slice(0, at), port: Number(node.slice(at + 1)) }
+  })
+}

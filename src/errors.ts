@@ -1,0 +1,33 @@
+import createError from '@fastify/error'
+
+// The error catalogue: every error the app throws on purpose. Each becomes the body
+// {statusCode, error, message, code} in plugins/error-handler.ts. 4xx errors skip the stack
+// capture: they are expected, frequent (404s on the hot path) and never logged with a stack.
+const noStack = false
+
+export const MessageNotFound = createError('NOT_FOUND', 'Message not found', 404, undefined, noStack)
+export const RouteNotFound = createError('NOT_FOUND', 'Route not found', 404, undefined, noStack)
+export const MethodNotAllowed = createError<'METHOD_NOT_ALLOWED', 405, [string]>('METHOD_NOT_ALLOWED', 'Method %s is not allowed on this path', 405, undefined, noStack)
+export const ContentTooLarge = createError<'PAYLOAD_TOO_LARGE', 413, [number]>('PAYLOAD_TOO_LARGE', 'content must be at most %d bytes of UTF-8', 413, undefined, noStack)
+export const MissingBody = createError('VALIDATION_ERROR', 'a body is required: JSON (application/json) or the raw content (text/plain)', 400, undefined, noStack)
+export const InvalidUtf8 = createError('VALIDATION_ERROR', 'content must be valid UTF-8', 400, undefined, noStack)
+export const TtlTooLong = createError<'VALIDATION_ERROR', 400, [number]>('VALIDATION_ERROR', 'ttl must be at most %d seconds', 400, undefined, noStack)
+export const OptionsInQuery = createError('VALIDATION_ERROR', 'with a JSON body, ttl, maxViews and encrypted go in the body, not the query string', 400, undefined, noStack)
+export const RateLimited = createError<'RATE_LIMITED', 429, [string]>('RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429, undefined, noStack)
+export const StoreUnavailable = createError('SERVICE_UNAVAILABLE', 'Service temporarily unavailable, try again shortly', 503)
+export const StorageFull = createError('INSUFFICIENT_STORAGE', 'The message store is full, try again later', 507)
+
+/** Maps Fastify's own error codes to the catalogue's machine codes. */
+export const fastifyErrorCodes: Readonly<Record<string, string>> = {
+  FST_ERR_VALIDATION: 'VALIDATION_ERROR',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_BODY',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_BODY',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_BODY',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_EMPTY_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_NOT_FOUND: 'NOT_FOUND',
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST'
+}

@@ -1,0 +1,118 @@
+import type { ContentCipher } from './content-cipher.js'
+import { ContentTooLarge, MessageNotFound, TtlTooLong } from './errors.js'
+import { hashToken, newDeleteToken, newMessageId, sameHash } from './ids.js'
+import type { MessageStore, StoredMessage } from './storage/message-store.js'
+
+export interface NewMessage {
+  content: string
+  ttl?: number | undefined
+  maxViews?: number | undefined
+  encrypted?: boolean | undefined
+  owner?: string | null
+}
+
+export interface MessageLimits {
+  maxBytes: number
+  defaultTtlSeconds: number
+  maxTtlSeconds: number
+}
+
+/** What POST / answers (and POST /api/v1/messages, with `owner`). */
+export interface CreatedMessage {
+  id: string
+  url: string
+  createdAt: string
+  expiresAt: string
+  maxViews: number | null
+  deleteToken: string
+  owner?: string
+}
+
+export interface ReadMessage {
+  id: string
+  content: string
+  encrypted: boolean
+  createdAt: string
+  expiresAt: string
+  remainingViews: number | null
+}
+
+/** 128-bit ids make a collision astronomically unlikely; SET NX makes one harmless. */
+const CREATE_ATTEMPTS = 3
+
+/**
+ * The message rules on top of the store: limits, ids, delete tokens, encryption at rest.
+ * Routes validate shapes with their schemas; this enforces what schemas cannot (bytes, TTL
+ * bounds from config) and never lets stored data out unprocessed.
+ */
+export class Messages {
+  constructor (
+    private readonly store: MessageStore,
+    private readonly cipher: ContentCipher,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  async create (input: NewMessage, limits: MessageLimits): Promise<CreatedMessage> {
+    if (Buffer.byteLength(input.content, 'utf8') > limits.maxBytes) throw new ContentTooLarge(limits.maxBytes)
+    const ttl = input.ttl ?? limits.defaultTtlSeconds
+    if (ttl > limits.maxTtlSeconds) throw new TtlTooLong(limits.maxTtlSeconds)
+
+    const deleteToken = newDeleteToken()
+    const createdAt = this.now()
+    const owner = input.owner ?? null
+    for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt++) {
+      const id = newMessageId()
+      const message: StoredMessage = {
+        id,
+        content: this.cipher.seal(id, input.content),
+        encrypted: input.encrypted ?? false,
+        createdAt,
+        expiresAt: createdAt + ttl * 1000,
+        maxViews: input.maxViews ?? null,
+        owner,
+        deleteTokenHash: hashToken(deleteToken)
+      }
+      if (await this.store.create(message)) {
+        const created: CreatedMessage = {
+          id,
+          url: `/msg/${id}`,
+          createdAt: new Date(createdAt).toISOString(),
+          expiresAt: new Date(message.expiresAt).toISOString(),
+          maxViews: message.maxViews,
+          deleteToken
+        }
+        if (owner !== null) created.owner = owner
+        return created
+      }
+    }
+    throw new Error('could not allocate a unique message id')
+  }
+
+  /** Counts a view. Throws MessageNotFound for unknown, expired, burned and deleted alike. */
+  async read (id: string): Promise<ReadMessage> {
+    const message = await this.store.consume(id)
+    if (message === null) throw new MessageNotFound()
+    return {
+      id,
+      content: this.cipher.open(id, message.content),
+      encrypted: message.encrypted,
+      createdAt: new Date(message.createdAt).toISOString(),
+      expiresAt: new Date(message.expiresAt).toISOString(),
+      remainingViews: message.remainingViews
+    }
+  }
+
+  /** Deletes with the creator's token. A wrong, empty or missing token is MessageNotFound, like an unknown id. */
+  async deleteWithToken (id: string, deleteToken: string | undefined): Promise<void> {
+    if (deleteToken === undefined || deleteToken === '') throw new MessageNotFound()
+    const presented = hashToken(deleteToken)
+    const deleted = await this.store.deleteIf(id, (message) => sameHash(message.deleteTokenHash, presented))
+    if (!deleted) throw new MessageNotFound()
+  }
+
+  /** Deletes a message owned by `owner`; anyone else's, or unknown, is MessageNotFound. */
+  async deleteOwned (id: string, owner: string): Promise<void> {
+    const deleted = await this.store.deleteIf(id, (message) => message.owner === owner)
+    if (!deleted) throw new MessageNotFound()
+  }
+}

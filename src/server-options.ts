@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifySchemaValidationError, FastifyServerOptions } from 'fastify'
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import type { Config } from './config.js'
+
+export interface ServerOptionsOverrides {
+  /** where log lines go instead of stdout / LOG_FILE (tests capture them) */
+  logStream?: DestinationStream
+}
+
+// Defence in depth: the request serializer below never logs headers or bodies, but if a
+// future log line carries one of these, pino replaces it.
+export const redactedPaths = [
+  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-delete-token"]', 'req.headers.cookie',
+  'headers.authorization', 'headers["x-api-key"]', 'headers["x-delete-token"]',
+  'body', 'content', 'key', 'secret', 'token', 'deleteToken', 'access_token', 'jwt', 'hash',
+  '*.body', '*.content', '*.key', '*.secret', '*.token', '*.deleteToken', '*.access_token', '*.jwt', '*.hash'
+]
+
+// A message id is a capability (whoever has it can read the message), so access logs keep
+// only its first four characters: enough to correlate, useless to an attacker.
+const ID_IN_PATH = /\/([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{18}(?=[/?#]|$)/g
+export function maskIds (url: string): string {
+  return url.replace(ID_IN_PATH, '/$1…')
+}
+
+export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions {
+  return {
+    level: config.LOG_LEVEL,
+    redact: { paths: redactedPaths, censor: '[redacted]' },
+    serializers: {
+      req (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string } }) {
+        return { method: req.method, url: maskIds(req.url), remoteAddress: req.ip ?? req.socket?.remoteAddress }
+      },
+      res (res: { statusCode: number }) {
+        return { statusCode: res.statusCode }
+      }
+    }
+  }
+}
+
+export function createLogger (config: Pick<Config, 'LOG_LEVEL' | 'LOG_FILE'>, stream?: DestinationStream): Logger {
+  const options = loggerOptions(config)
+  if (stream !== undefined) return pino(options, stream)
+  if (config.LOG_FILE !== undefined) {
+    // pino-roll writes from a worker thread and starts a new file every day.
+    return pino(options, pino.transport({
+      target: 'pino-roll',
+      options: { file: config.LOG_FILE, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, limit: { count: 14 } }
+    }))
+  }
+  // Buffered, asynchronous stdout: logging must not block the event loop on the hot path.
+  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }))
+}
+
+/** Headroom a JSON body needs over its content: escaping can make each byte up to six (\u00XX). */
+export function jsonBodyLimit (contentMaxBytes: number): number {
+  return contentMaxBytes * 6 + 4096
+}
+
+/** Validation messages that say what is wrong, including which unknown property was sent. */
+export function formatSchemaErrors (errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const first = errors[0]
+  if (first === undefined) return new Error(`${dataVar} is invalid`)
+  const where = `${dataVar}${first.instancePath.replace(/\//g, '.').replace(/^\./, '/')}`
+  const unknown = (first.params as { additionalProperty?: string }).additionalProperty
+  if (first.keyword === 'additionalProperties' && unknown !== undefined) {
+    return new Error(`${where} has an unknown property "${unknown}"`)
+  }
+  return new Error(`${where} ${first.message ?? 'is invalid'}`)
+}
+
+// Requests Node's HTTP parser refuses (an unknown method, broken framing, huge headers)
+// never reach Fastify's hooks, so they get the error body and the security headers here.
+const RAW_SECURITY_HEADERS = [
+  "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'",
+  'Strict-Transport-Security: max-age=31536000; includeSubDomains',
+  'X-Content-Type-Options: nosniff',
+  'X-Frame-Options: DENY',
+  'Referrer-Policy: no-referrer',
+  'Cross-Origin-Opener-Policy: same-origin',
+  'Cross-Origin-Resource-Policy: same-origin',
+  'Cache-Control: no-store'
+].join('\r\n')
+
+export function rejectMalformedRequest (err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+  const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message: 'Malformed HTTP request', code: 'BAD_REQUEST' })
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${RAW_SECURITY_HEADERS}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
+/**
+ * The one set of Fastify options, shared by the server, every test and the benchmarks.
+ */
+export function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): FastifyServerOptions & { https?: object } {
+  return {
+    loggerInstance: createLogger(config, overrides.logStream),
+    genReqId: () => randomUUID(),
+    disableRequestLogging: false,
+    // Fastify takes a hop count too, though its types leave numbers out.
+    trustProxy: config.trustProxy as boolean | string,
+    // Small by default; the message routes raise it for themselves.
+    bodyLimit: 16 * 1024,
+    // Slow clients cannot hold a connection forever; keep-alive outlives a typical LB idle timeout.
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    schemaErrorFormatter: formatSchemaErrors,
+    clientErrorHandler: rejectMalformedRequest,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false, caseSensitive: true },
+    ajv: {
+      customOptions: {
+        // Unknown properties must be a 400, not silently dropped.
+        removeAdditional: false,
+        useDefaults: true,
+        coerceTypes: 'array',
+        allErrors: false
+      }
+    },
+    ...(config.tls !== null ? { https: { cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' } } : {})
+  }
+}

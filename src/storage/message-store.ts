@@ -1,0 +1,55 @@
+/** A message as the store keeps it. Times are epoch milliseconds. */
+export interface StoredMessage {
+  readonly id: string
+  /** as stored: sealed with ENCRYPTION_KEY when that is set */
+  readonly content: string
+  /** the client encrypted the content (the server never saw the plaintext) */
+  readonly encrypted: boolean
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly maxViews: number | null
+  /** keyId of the API key that created it; null for anonymous messages */
+  readonly owner: string | null
+  readonly deleteTokenHash: string
+}
+
+export interface ConsumedMessage extends StoredMessage {
+  /** views left after this read; null when unlimited */
+  readonly remainingViews: number | null
+}
+
+export interface MessageSummary {
+  readonly id: string
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly remainingViews: number | null
+}
+
+export interface OwnedPage {
+  readonly items: MessageSummary[]
+  /** opaque; null on the last page */
+  readonly nextCursor: string | null
+}
+
+/**
+ * The one storage interface for messages, with a Redis and an in-memory implementation
+ * that pass the same contract tests (test/storage/message-store.contract.ts).
+ * Store failures reject with StoreUnavailable (503) or StorageFull (507).
+ */
+export interface MessageStore {
+  /** Writes a new message; false (and nothing written) when the id is already taken. */
+  create (message: StoredMessage): Promise<boolean>
+  /**
+   * Returns the message and counts one view, as one atomic step: with maxViews N exactly
+   * N calls succeed, and the one that takes the last view deletes the message.
+   * null when the id is unknown, expired, burned or deleted.
+   */
+  consume (id: string): Promise<ConsumedMessage | null>
+  /** Deletes the message when `check` accepts it; false when unknown or refused. */
+  deleteIf (id: string, check: (message: StoredMessage) => boolean): Promise<boolean>
+  /** The owner's live messages, newest first. */
+  listOwned (owner: string, limit: number, cursor: string | null): Promise<OwnedPage>
+  /** Resolves when the store answers; rejects with StoreUnavailable otherwise. */
+  ping (): Promise<void>
+  close (): Promise<void>
+}

@@ -1,0 +1,135 @@
+import type { Cluster, Redis } from 'ioredis'
+import type { ConsumedMessage, MessageStore, MessageSummary, OwnedPage, StoredMessage } from '../message-store.js'
+import { decodeCursor, encodeCursor, newestFirst } from '../owner-cursor.js'
+import { toStoreError } from '../store-errors.js'
+import { messageKey, ownerIndexKey, viewsKey } from './keys.js'
+import * as scripts from './scripts.js'
+
+type ScriptReply = [string, number] | null
+
+interface MessageCommands {
+  missiveCreateWithViews (message: string, views: string, body: string, expiresAt: number, maxViews: number): Promise<number>
+  missiveConsume (message: string, views: string): Promise<ScriptReply>
+  missivePeek (message: string, views: string): Promise<ScriptReply>
+  missiveIndexOwned (index: string, createdAt: number, id: string, expiresAt: number): Promise<number>
+}
+type ScriptedClient = (Redis | Cluster) & MessageCommands
+
+/** The stored body: short field names, since every byte is kept per message. */
+interface Body { c: string, e: 0 | 1, t: number, x: number, m: number | null, o: string | null, d: string }
+
+export class RedisMessageStore implements MessageStore {
+  private readonly redis: ScriptedClient
+
+  constructor (client: Redis | Cluster) {
+    defineScripts(client)
+    this.redis = client as ScriptedClient
+  }
+
+  async create (message: StoredMessage): Promise<boolean> {
+    const body = serialize(message)
+    try {
+      const created = message.maxViews === null
+        ? await this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX') === 'OK'
+        : await this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews) === 1
+      if (created && message.owner !== null) {
+        await this.redis.missiveIndexOwned(ownerIndexKey(message.owner), message.createdAt, message.id, message.expiresAt)
+      }
+      return created
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  async consume (id: string): Promise<ConsumedMessage | null> {
+    let reply: ScriptReply
+    try {
+      reply = await this.redis.missiveConsume(messageKey(id), viewsKey(id))
+    } catch (err) {
+      throw toStoreError(err)
+    }
+    if (reply === null) return null
+    const message = deserialize(id, reply[0])
+    return { ...message, remainingViews: reply[1] < 0 ? null : reply[1] }
+  }
+
+  async deleteIf (id: string, check: (message: StoredMessage) => boolean): Promise<boolean> {
+    try {
+      const body = await this.redis.get(messageKey(id))
+      if (body === null) return false
+      const message = deserialize(id, body)
+      if (!check(message)) return false
+      const deleted = await this.redis.del(messageKey(id), viewsKey(id))
+      if (message.owner !== null) await this.redis.zrem(ownerIndexKey(message.owner), id)
+      return deleted > 0
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  async listOwned (owner: string, limit: number, cursor: string | null): Promise<OwnedPage> {
+    const after = cursor === null ? null : decodeCursor(cursor)
+    const index = ownerIndexKey(owner)
+    const items: MessageSummary[] = []
+    const batch = Math.max(limit + 1, 20)
+    try {
+      // Walk the index newest first from the cursor, skipping (and pruning) ids whose
+      // message has expired or burned, until one item more than the page is found.
+      for (let offset = 0; items.length <= limit; offset += batch) {
+        const max = after === null ? '+inf' : String(after.createdAt)
+        const ids = await this.redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', offset, batch)
+        if (ids.length === 0) break
+        const candidates: Array<{ id: string, createdAt: number }> = []
+        for (let i = 0; i < ids.length; i += 2) {
+          const candidate = { id: ids[i] as string, createdAt: Number(ids[i + 1]) }
+          if (after === null || newestFirst(candidate, after) > 0) candidates.push(candidate)
+        }
+        const replies = await Promise.all(candidates.map(({ id }) => this.redis.missivePeek(messageKey(id), viewsKey(id))))
+        const gone: string[] = []
+        replies.forEach((reply, i) => {
+          const { id } = candidates[i] as { id: string }
+          if (reply === null) { gone.push(id); return }
+          const message = deserialize(id, reply[0])
+          items.push({ id, createdAt: message.createdAt, expiresAt: message.expiresAt, remainingViews: reply[1] < 0 ? null : reply[1] })
+        })
+        if (gone.length > 0) await this.redis.zrem(index, ...gone)
+        if (ids.length < batch * 2) break
+      }
+    } catch (err) {
+      throw toStoreError(err)
+    }
+    const page = items.slice(0, limit)
+    const last = page.at(-1)
+    return { items: page, nextCursor: items.length > limit && last !== undefined ? encodeCursor(last) : null }
+  }
+
+  async ping (): Promise<void> {
+    try {
+      await this.redis.ping()
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  async close (): Promise<void> {
+    // The client belongs to the storage plugin, which quits it.
+  }
+}
+
+function defineScripts (client: Redis | Cluster): void {
+  if ('missiveConsume' in client) return
+  client.defineCommand('missiveCreateWithViews', { numberOfKeys: 2, lua: scripts.createWithViews })
+  client.defineCommand('missiveConsume', { numberOfKeys: 2, lua: scripts.consume })
+  client.defineCommand('missivePeek', { numberOfKeys: 2, lua: scripts.peek })
+  client.defineCommand('missiveIndexOwned', { numberOfKeys: 1, lua: scripts.indexOwned })
+}
+
+function serialize (m: StoredMessage): string {
+  const body: Body = { c: m.content, e: m.encrypted ? 1 : 0, t: m.createdAt, x: m.expiresAt, m: m.maxViews, o: m.owner, d: m.deleteTokenHash }
+  return JSON.stringify(body)
+}
+
+function deserialize (id: string, raw: string): StoredMessage {
+  const b = JSON.parse(raw) as Body
+  return { id, content: b.c, encrypted: b.e === 1, createdAt: b.t, expiresAt: b.x, maxViews: b.m, owner: b.o, deleteTokenHash: b.d }
+}

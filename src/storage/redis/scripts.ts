@@ -1,0 +1,44 @@
+// Lua scripts run atomically inside Redis. Every script touches keys of one message only,
+// and those keys share a hash tag ({id}), so each stays in one slot on a Redis Cluster.
+
+/**
+ * KEYS[1] message, KEYS[2] its view counter; ARGV[1] body, ARGV[2] expiresAt (ms),
+ * ARGV[3] maxViews. SET NX: an existing id is never overwritten. Returns 1 or 0.
+ */
+export const createWithViews = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[2])
+return 1`
+
+/**
+ * KEYS[1] message, KEYS[2] its view counter. Returns nil when gone, else {body, viewsLeft}
+ * with viewsLeft -1 for unlimited. The read that takes the last view deletes both keys, so
+ * exactly maxViews reads ever succeed, however many race.
+ */
+export const consume = `
+local body = redis.call('GET', KEYS[1])
+if not body then return nil end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {body, -1} end
+local left = redis.call('DECR', KEYS[2])
+if left <= 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
+if left < 0 then return nil end
+return {body, left}`
+
+/** KEYS[1] message, KEYS[2] its view counter: reads both without counting a view. */
+export const peek = `
+local body = redis.call('GET', KEYS[1])
+if not body then return nil end
+local left = redis.call('GET', KEYS[2])
+if not left then return {body, -1} end
+return {body, tonumber(left)}`
+
+/**
+ * KEYS[1] an owner's index (sorted set of ids by createdAt); ARGV[1] createdAt,
+ * ARGV[2] id, ARGV[3] expiresAt (ms). The index lives as long as its newest message.
+ */
+export const indexOwned = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local expiresAt = tonumber(ARGV[3])
+local current = redis.call('PEXPIRETIME', KEYS[1])
+if current < expiresAt then redis.call('PEXPIREAT', KEYS[1], expiresAt) end
+return 1`

@@ -1,0 +1,70 @@
+import { Writable } from 'node:stream'
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { type App, buildApp } from '../src/app.js'
+import { type ConfigOverrides, loadConfig } from '../src/config.js'
+import { RedisServer } from './helpers/redis-server.js'
+
+type Test = typeof t
+
+let shared: Promise<RedisServer> | null = null
+
+/** The test file's own redis-server, started on first use and stopped when the file ends. */
+export async function testRedis (): Promise<RedisServer> {
+  if (shared === null) {
+    shared = RedisServer.start()
+    const started = shared
+    t.teardown(async () => { await (await started).destroy() })
+  }
+  return await shared
+}
+
+/** Empties the test Redis so each test starts from nothing (rate-limit counters included). */
+export async function flushRedis (url: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  await client.connect()
+  await client.flushall()
+  client.disconnect()
+}
+
+export interface BuildOptions {
+  store?: 'memory' | 'redis'
+  /** environment values for this app, as strings or numbers */
+  config?: ConfigOverrides
+  /** empty the Redis first (default true); false for a second instance on the same Redis */
+  flush?: boolean
+  /** collect every log line here */
+  logs?: string[]
+}
+
+/**
+ * The real app, built by the production factory with the production server options,
+ * on the memory store or this file's real Redis. Closed when the test ends.
+ */
+export async function build (test: Test, options: BuildOptions = {}): Promise<App> {
+  const overrides: ConfigOverrides = { LOG_LEVEL: 'silent', ...options.config }
+  if (options.store === 'redis' && overrides.REDIS_URL === undefined && overrides.REDIS_CLUSTER_NODES === undefined) {
+    const redis = await testRedis()
+    if (options.flush !== false) await flushRedis(redis.url)
+    overrides.REDIS_URL = redis.url
+  }
+  const logs = options.logs
+  if (logs !== undefined && options.config?.LOG_LEVEL === undefined) overrides.LOG_LEVEL = 'trace'
+  const logStream = logs === undefined
+    ? undefined
+    : new Writable({ write (chunk: Buffer, _encoding, done) { logs.push(...chunk.toString().split('\n').filter(Boolean)); done() } })
+  // The environment of the test run is ignored: each test says what it configures.
+  const app = await buildApp(loadConfig({}, overrides), logStream === undefined ? {} : { logStream })
+  test.teardown(async () => { await app.close() })
+  await app.ready()
+  return app
+}
+
+/** A JSON POST / and its parsed body. */
+export async function createMessage (app: App, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ id: string, deleteToken: string, [key: string]: unknown }> {
+  const res = await app.inject({ method: 'POST', url: '/', payload: body, headers })
+  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
+  return res.json()
+}
+
+export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
