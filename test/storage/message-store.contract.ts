@@ -1,0 +1,127 @@
+import type { Test } from 'tap'
+import { hashToken, newMessageId } from '../../src/ids.js'
+import type { MessageStore, StoredMessage } from '../../src/storage/message-store.js'
+
+export interface StoreUnderTest {
+  store: MessageStore
+  /** moves the store's clock (memory) or waits for real time to pass (Redis) */
+  elapse: (ms: number) => Promise<void>
+}
+
+export function message (overrides: Partial<StoredMessage> = {}): StoredMessage {
+  const now = Date.now()
+  return {
+    id: newMessageId(),
+    content: 'hello',
+    encrypted: false,
+    createdAt: now,
+    expiresAt: now + 60_000,
+    maxViews: null,
+    owner: null,
+    deleteTokenHash: hashToken('token'),
+    ...overrides
+  }
+}
+
+/**
+ * The behaviour every MessageStore must have. Runs against the memory store and real
+ * Redis (test/storage/message-store.test.ts).
+ */
+export function messageStoreContract (t: Test, setup: (t: Test) => Promise<StoreUnderTest>): void {
+  t.test('create then consume returns the message as stored', async (t) => {
+    const { store } = await setup(t)
+    const m = message({ content: 'ünïcödé ✓ \u0000 <script>', encrypted: true })
+    t.equal(await store.create(m), true)
+    const read = await store.consume(m.id)
+    t.same(read, { ...m, remainingViews: null })
+  })
+
+  t.test('create never overwrites an existing id', async (t) => {
+    const { store } = await setup(t)
+    const first = message({ content: 'first' })
+    t.equal(await store.create(first), true)
+    t.equal(await store.create({ ...first, content: 'second', maxViews: 3 }), false)
+    t.equal((await store.consume(first.id))?.content, 'first')
+  })
+
+  t.test('an unknown id is null', async (t) => {
+    const { store } = await setup(t)
+    t.equal(await store.consume(newMessageId()), null)
+  })
+
+  t.test('maxViews N: exactly N reads, counting down, then gone', async (t) => {
+    const { store } = await setup(t)
+    const m = message({ maxViews: 3 })
+    await store.create(m)
+    t.equal((await store.consume(m.id))?.remainingViews, 2)
+    t.equal((await store.consume(m.id))?.remainingViews, 1)
+    t.equal((await store.consume(m.id))?.remainingViews, 0)
+    t.equal(await store.consume(m.id), null)
+  })
+
+  t.test('maxViews holds under 50 racing readers', async (t) => {
+    const { store } = await setup(t)
+    const m = message({ maxViews: 7 })
+    await store.create(m)
+    const reads = await Promise.all(Array.from({ length: 50 }, async () => await store.consume(m.id)))
+    const served = reads.filter((r) => r !== null)
+    t.equal(served.length, 7)
+    t.same(served.map((r) => r?.remainingViews).sort(), [0, 1, 2, 3, 4, 5, 6])
+  })
+
+  t.test('a message expires at expiresAt', async (t) => {
+    const { store, elapse } = await setup(t)
+    const m = message({ expiresAt: Date.now() + 300 })
+    await store.create(m)
+    await elapse(450)
+    t.equal(await store.consume(m.id), null)
+    t.equal(await store.create({ ...m, expiresAt: Date.now() + 60_000 }), true, 'the id is free again')
+  })
+
+  t.test('deleteIf deletes only when the check accepts', async (t) => {
+    const { store } = await setup(t)
+    const m = message()
+    await store.create(m)
+    t.equal(await store.deleteIf(m.id, () => false), false)
+    t.not(await store.consume(m.id), null, 'still there after a refused delete')
+    t.equal(await store.deleteIf(m.id, (stored) => stored.deleteTokenHash === m.deleteTokenHash), true)
+    t.equal(await store.consume(m.id), null)
+    t.equal(await store.deleteIf(m.id, () => true), false, 'unknown id')
+  })
+
+  t.test('a burned message can no longer be deleted', async (t) => {
+    const { store } = await setup(t)
+    const m = message({ maxViews: 1 })
+    await store.create(m)
+    await store.consume(m.id)
+    t.equal(await store.deleteIf(m.id, () => true), false)
+  })
+
+  t.test('listOwned: the owner\'s live messages, newest first, paginated', async (t) => {
+    const { store } = await setup(t)
+    const base = Date.now()
+    const owned = Array.from({ length: 5 }, (_, i) => message({ owner: 'ownerkey0001', createdAt: base + i, maxViews: i === 0 ? 2 : null }))
+    for (const m of owned) await store.create(m)
+    await store.create(message({ owner: 'otherkey0002' }))
+    await store.create(message())
+    const burned = message({ owner: 'ownerkey0001', createdAt: base + 10, maxViews: 1 })
+    await store.create(burned)
+    await store.consume(burned.id)
+
+    const first = await store.listOwned('ownerkey0001', 2, null)
+    t.same(first.items.map((m) => m.id), [owned[4]?.id, owned[3]?.id])
+    t.type(first.nextCursor, 'string')
+    const second = await store.listOwned('ownerkey0001', 2, first.nextCursor)
+    t.same(second.items.map((m) => m.id), [owned[2]?.id, owned[1]?.id])
+    const third = await store.listOwned('ownerkey0001', 2, second.nextCursor)
+    t.same(third.items.map((m) => m.id), [owned[0]?.id])
+    t.equal(third.nextCursor, null)
+    t.same(third.items[0], { id: owned[0]?.id, createdAt: owned[0]?.createdAt, expiresAt: owned[0]?.expiresAt, remainingViews: 2 })
+    t.same((await store.listOwned('nobody000000', 10, null)), { items: [], nextCursor: null })
+  })
+
+  t.test('ping resolves while the store answers', async (t) => {
+    const { store } = await setup(t)
+    await t.resolves(store.ping())
+  })
+}

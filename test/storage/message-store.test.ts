@@ -1,0 +1,40 @@
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { MemoryMessageStore } from '../../src/storage/memory/memory-message-store.js'
+import { messageKey, viewsKey } from '../../src/storage/redis/keys.js'
+import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
+import { flushRedis, sleep, testRedis } from '../helper.js'
+import { message, messageStoreContract } from './message-store.contract.js'
+
+t.test('memory store', async (t) => {
+  messageStoreContract(t, async (t) => {
+    let now = Date.now()
+    const store = new MemoryMessageStore(() => now)
+    t.teardown(async () => { await store.close() })
+    return { store, elapse: async (ms) => { now += ms } }
+  })
+})
+
+t.test('redis store (real redis-server)', async (t) => {
+  const redis = await testRedis()
+  messageStoreContract(t, async (t) => {
+    await flushRedis(redis.url)
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    return { store: new RedisMessageStore(client), elapse: sleep }
+  })
+
+  t.test('keys carry the expiry, and a burned message leaves nothing behind', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client)
+    const m = message({ maxViews: 1, expiresAt: Date.now() + 60_000 })
+    await store.create(m)
+    for (const key of [messageKey(m.id), viewsKey(m.id)]) {
+      const expiresAt = await client.pexpiretime(key)
+      t.equal(expiresAt, m.expiresAt, `${key} expires exactly at expiresAt`)
+    }
+    await store.consume(m.id)
+    t.equal(await client.exists(messageKey(m.id), viewsKey(m.id)), 0)
+  })
+})
