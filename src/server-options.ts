@@ -1,7 +1,9 @@
+import AjvCompiler from '@fastify/ajv-compiler'
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifySchemaValidationError, FastifyServerOptions } from 'fastify'
+import type { FastifyRouteSchemaDef, FastifyValidationResult } from 'fastify/types/schema.js'
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import type { Config } from './config.js'
 
@@ -58,6 +60,25 @@ export function createLogger (config: Pick<Config, 'LOG_LEVEL' | 'LOG_FILE'>, st
 /** Headroom a JSON body needs over its content: escaping can make each byte up to six (\u00XX). */
 export function jsonBodyLimit (contentMaxBytes: number): number {
   return contentMaxBytes * 6 + 4096
+}
+
+// Query strings, params and headers arrive as text and need coercion ("60" → 60); a JSON
+// body does not, and coercing it would accept {"content": 42} as "42". So bodies get their
+// own ajv without coercion. Both keep removeAdditional off: unknown properties are a 400.
+const ajvOptions = {
+  customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false },
+  plugins: []
+} as const
+const coercingCompiler = AjvCompiler()
+const strictCompiler = AjvCompiler()
+type ExternalSchemas = Parameters<typeof coercingCompiler>[0]
+type RouteSchema = FastifyRouteSchemaDef<unknown>
+type CompileValidator = (routeSchema: RouteSchema) => FastifyValidationResult
+
+function buildValidator (externalSchemas: unknown): CompileValidator {
+  const coercing = coercingCompiler(externalSchemas as ExternalSchemas, ajvOptions as never) as unknown as CompileValidator
+  const strict = strictCompiler(externalSchemas as ExternalSchemas, { ...ajvOptions, customOptions: { ...ajvOptions.customOptions, coerceTypes: false } } as never) as unknown as CompileValidator
+  return (routeSchema) => routeSchema.httpPart === 'body' ? strict(routeSchema) : coercing(routeSchema)
 }
 
 /** Validation messages that say what is wrong, including which unknown property was sent. */
@@ -117,15 +138,9 @@ export function serverOptions (config: Config, overrides: ServerOptionsOverrides
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false, caseSensitive: true },
-    ajv: {
-      customOptions: {
-        // Unknown properties must be a 400, not silently dropped.
-        removeAdditional: false,
-        useDefaults: true,
-        coerceTypes: 'array',
-        allErrors: false
-      }
-    },
+    ajv: ajvOptions as unknown as FastifyServerOptions['ajv'],
+    // (cast: @fastify/ajv-compiler's types describe raw ajv schemas, Fastify passes route schema defs)
+    schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
     ...(config.tls !== null ? { https: { cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' } } : {})
   }
 }

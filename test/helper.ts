@@ -1,11 +1,9 @@
 import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { type App, buildApp } from '../src/app.js'
 import { type ConfigOverrides, loadConfig } from '../src/config.js'
 import { RedisServer } from './helpers/redis-server.js'
-
-type Test = typeof t
 
 let shared: Promise<RedisServer> | null = null
 
@@ -42,7 +40,8 @@ export interface BuildOptions {
  * on the memory store or this file's real Redis. Closed when the test ends.
  */
 export async function build (test: Test, options: BuildOptions = {}): Promise<App> {
-  const overrides: ConfigOverrides = { LOG_LEVEL: 'silent', ...options.config }
+  // Limits out of the way unless a test sets them: many tests share one client IP.
+  const overrides: ConfigOverrides = { LOG_LEVEL: 'silent', RATE_LIMIT_CREATE_MAX: 100_000, RATE_LIMIT_READ_MAX: 100_000, ...options.config }
   if (options.store === 'redis' && overrides.REDIS_URL === undefined && overrides.REDIS_CLUSTER_NODES === undefined) {
     const redis = await testRedis()
     if (options.flush !== false) await flushRedis(redis.url)
