@@ -6,7 +6,7 @@ import {
   MessageCreatedSchema, MessageReadSchema, PlainContentSchema, ServiceInfoSchema
 } from '../schemas/message.js'
 import { InvalidUtf8, MissingBody, OptionsInQuery } from '../src/errors.js'
-import { preferredFormat } from '../src/negotiate.js'
+import { preferredFormat, varyOn } from '../src/negotiate.js'
 import type { NewMessage } from '../src/messages.js'
 import { jsonBodyLimit } from '../src/server-options.js'
 import { composePage, readPage } from './web-page.js'
@@ -44,7 +44,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     config: { rateLimit: app.limits.read }
   }, async (request, reply) => {
-    reply.header('vary', 'Accept')
+    varyOn(reply, 'Accept')
     if (preferredFormat(request, ['json', 'html']) === 'html') return reply.type('text/html; charset=utf-8').send(composePage)
     return reply.send({ name: 'missive' as const, version: config.version, docs: '/docs' })
   })
@@ -93,7 +93,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     config: { rateLimit: app.limits.read }
   }, async (request, reply) => {
-    reply.header('vary', 'Accept')
+    varyOn(reply, 'Accept')
     const format = preferredFormat(request, ['json', 'html', 'text'])
     // A browser (or a link-preview bot) following the link gets the page and burns nothing;
     // the page's own fetch is the read.

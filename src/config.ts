@@ -99,7 +99,7 @@ function parseCorsOrigins (raw: string): string[] {
       throw new ConfigError('CORS_ORIGINS', `has "${origin}", which is not an origin like https://app.example.com`)
     }
     // Exact origins only: no wildcard, no path, nothing a browser would never send.
-    if (url.origin !== origin) {
+    if (url.origin !== origin || origin.includes('*')) {
       throw new ConfigError('CORS_ORIGINS', `has "${origin}", which is not an exact origin like https://app.example.com`)
     }
   }

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 
 export type Format = 'json' | 'html' | 'text'
 
@@ -16,4 +16,10 @@ export function preferredFormat (request: FastifyRequest, offered: readonly Form
   const chosen = request.accepts().type(offered.map((format) => MEDIA[format]))
   if (chosen === false) return fallback
   return offered.find((format) => MEDIA[format] === chosen) ?? fallback
+}
+
+/** Adds `field` to the Vary header, keeping what other plugins (CORS: Origin) put there. */
+export function varyOn (reply: FastifyReply, field: string): void {
+  const current = reply.getHeader('vary')
+  reply.header('vary', current === undefined || current === '' ? field : `${String(current)}, ${field}`)
 }

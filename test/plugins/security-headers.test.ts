@@ -1,0 +1,54 @@
+import t from 'tap'
+import { build } from '../helper.js'
+
+t.test('every response carries the security headers, errors included', async (t) => {
+  const app = await build(t, { store: 'redis', config: { RATE_LIMIT_CREATE_MAX: 1 } })
+  const cases = {
+    '200 GET /': await app.inject('/'),
+    '200 HTML page': await app.inject({ url: '/', headers: { accept: 'text/html' } }),
+    '201 POST /': await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } }),
+    '429 POST /': await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } }),
+    '400 bad id': await app.inject('/msg/bad'),
+    '404 unknown message': await app.inject('/msg/AAAAAAAAAAAAAAAAAAAAAA'),
+    '404 unknown path': await app.inject('/nowhere'),
+    '405 PUT /': await app.inject({ method: 'PUT', url: '/' }),
+    '415 POST /': await app.inject({ method: 'POST', url: '/', headers: { 'content-type': 'application/xml' }, payload: '<a/>' }),
+    '200 /health': await app.inject('/health')
+  }
+  for (const [name, res] of Object.entries(cases)) {
+    const h = res.headers
+    const csp = String(h['content-security-policy'])
+    t.ok(csp.length > 0, `${name}: CSP`)
+    t.notMatch(csp, /unsafe-inline/, `${name}: no unsafe-inline`)
+    t.match(csp, /frame-ancestors 'none'/, `${name}: frame-ancestors`)
+    t.match(h['strict-transport-security'], /max-age=\d+/, `${name}: HSTS`)
+    t.equal(h['x-content-type-options'], 'nosniff', `${name}: nosniff`)
+    t.equal(h['x-frame-options'], 'DENY', `${name}: X-Frame-Options`)
+    t.equal(h['referrer-policy'], 'no-referrer', `${name}: Referrer-Policy`)
+    t.equal(h['cross-origin-opener-policy'], 'same-origin', `${name}: COOP`)
+    t.equal(h['cross-origin-resource-policy'], 'same-origin', `${name}: CORP`)
+    t.equal(h['x-powered-by'], undefined, `${name}: no X-Powered-By`)
+    t.equal(h.server, undefined, `${name}: no Server`)
+    t.equal(h['cache-control'], 'no-store', `${name}: no-store`)
+    t.match(h['x-request-id'], /^[0-9a-f-]{36}$/, `${name}: request id`)
+  }
+})
+
+t.test('a request Node\'s parser refuses gets the error body and the headers', async (t) => {
+  const app = await build(t, { store: 'memory' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as { port: number }
+  const { connect } = await import('node:net')
+  const raw = await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('FOO / HTTP/1.1\r\nHost: x\r\n\r\n'))
+    let data = ''
+    socket.on('data', (chunk) => { data += chunk.toString() })
+    socket.on('end', () => resolve(data))
+    socket.on('error', reject)
+  })
+  t.match(raw, /^HTTP\/1\.1 400 Bad Request/)
+  t.match(raw, /X-Content-Type-Options: nosniff/)
+  t.match(raw, /Content-Security-Policy: default-src 'none'/)
+  const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))
+  t.same(body, { statusCode: 400, error: 'Bad Request', message: 'Malformed HTTP request', code: 'BAD_REQUEST' })
+})
