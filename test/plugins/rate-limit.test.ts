@@ -1,0 +1,85 @@
+import t from 'tap'
+import { build, sleep } from '../helper.js'
+
+t.test('create limit: 429 with Retry-After and x-ratelimit-* headers, per IP', async (t) => {
+  const app = await build(t, { store: 'redis', config: { RATE_LIMIT_CREATE_MAX: 3, RATE_LIMIT_WINDOW_MS: 60_000 } })
+  const post = async (ip = '203.0.113.7') => await app.inject({ method: 'POST', url: '/', payload: { content: 'x' }, remoteAddress: ip })
+  for (let i = 1; i <= 3; i++) {
+    const res = await post()
+    t.equal(res.statusCode, 201)
+    t.equal(res.headers['x-ratelimit-limit'], '3')
+    t.equal(res.headers['x-ratelimit-remaining'], String(3 - i))
+    const reset = Number(res.headers['x-ratelimit-reset'])
+    t.ok(reset > 0 && reset <= 60, `reset is seconds until the window ends (${reset})`)
+  }
+  const limited = await post()
+  t.equal(limited.statusCode, 429)
+  t.match(limited.json(), { statusCode: 429, error: 'Too Many Requests', code: 'RATE_LIMITED', message: /Rate limit exceeded/ })
+  t.same(Object.keys(limited.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+  const retryAfter = Number(limited.headers['retry-after'])
+  t.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After in seconds (${retryAfter})`)
+  t.equal(limited.headers['x-ratelimit-remaining'], '0')
+  t.equal(limited.headers['x-content-type-options'], 'nosniff', 'security headers on 429 too')
+
+  t.equal((await post('198.51.100.1')).statusCode, 201, 'another IP has its own budget')
+})
+
+t.test('read limit covers reads, deletes, 404s and 405s; /health and /ready are never limited', async (t) => {
+  const app = await build(t, { store: 'redis', config: { RATE_LIMIT_READ_MAX: 2 } })
+  const id = 'AAAAAAAAAAAAAAAAAAAAAA'
+  for (const [method, url] of [['GET', `/msg/${id}`], ['DELETE', `/msg/${id}`], ['GET', '/nope'], ['PUT', '/'], ['GET', '/']] as const) {
+    const codes = []
+    for (let i = 0; i < 3; i++) codes.push((await app.inject({ method, url })).statusCode)
+    t.equal(codes[2], 429, `${method} ${url}: ${codes.join(',')}`)
+  }
+  for (let i = 0; i < 10; i++) {
+    const health = await app.inject('/health')
+    const ready = await app.inject('/ready')
+    t.equal(health.statusCode, 200)
+    t.equal(ready.statusCode, 200)
+    t.equal(health.headers['x-ratelimit-limit'], undefined)
+  }
+})
+
+t.test('the window passes and the budget comes back', async (t) => {
+  const app = await build(t, { store: 'redis', config: { RATE_LIMIT_CREATE_MAX: 1, RATE_LIMIT_WINDOW_MS: 1000 } })
+  t.equal((await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).statusCode, 201)
+  t.equal((await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).statusCode, 429)
+  await sleep(1100)
+  t.equal((await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).statusCode, 201)
+})
+
+t.test('two instances on one Redis share the counters (and the messages)', async (t) => {
+  const config = { RATE_LIMIT_CREATE_MAX: 4 }
+  const a = await build(t, { store: 'redis', config })
+  const b = await build(t, { store: 'redis', config, flush: false })
+  const codes = []
+  let id = ''
+  for (const app of [a, b, a, b, a, b]) {
+    const res = await app.inject({ method: 'POST', url: '/', payload: { content: 'shared', maxViews: 2 } })
+    codes.push(res.statusCode)
+    if (res.statusCode === 201) id = res.json().id
+  }
+  t.same(codes, [201, 201, 201, 201, 429, 429])
+  t.equal((await b.inject(`/msg/${id}`)).json().remainingViews, 1, 'made on one instance, read on the other')
+  t.equal((await a.inject(`/msg/${id}`)).json().remainingViews, 0)
+  t.equal((await b.inject(`/msg/${id}`)).statusCode, 404)
+})
+
+t.test('memory store: the limits work in-process', async (t) => {
+  const app = await build(t, { store: 'memory', config: { RATE_LIMIT_CREATE_MAX: 1 } })
+  t.equal((await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).statusCode, 201)
+  t.equal((await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).statusCode, 429)
+})
+
+t.test('TRUST_PROXY: the client IP comes from X-Forwarded-For only when trusted', async (t) => {
+  const trusting = await build(t, { store: 'memory', config: { RATE_LIMIT_CREATE_MAX: 1, TRUST_PROXY: 'true' } })
+  const viaProxy = async (app: typeof trusting, client: string) => (await app.inject({ method: 'POST', url: '/', payload: { content: 'x' }, headers: { 'x-forwarded-for': client } })).statusCode
+  t.equal(await viaProxy(trusting, '192.0.2.1'), 201)
+  t.equal(await viaProxy(trusting, '192.0.2.2'), 201, 'a different client behind the proxy')
+  t.equal(await viaProxy(trusting, '192.0.2.1'), 429)
+
+  const direct = await build(t, { store: 'memory', config: { RATE_LIMIT_CREATE_MAX: 1 } })
+  t.equal(await viaProxy(direct, '192.0.2.1'), 201)
+  t.equal(await viaProxy(direct, '192.0.2.2'), 429, 'a spoofed header does not buy a new budget')
+})
