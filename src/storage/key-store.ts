@@ -1,0 +1,68 @@
+/** An API key as the store keeps it. Times are epoch milliseconds. Never leaves the server as is. */
+export interface StoredKey {
+  readonly id: string
+  readonly name: string
+  readonly scopes: readonly string[]
+  readonly createdAt: number
+  /** null: never expires */
+  readonly expiresAt: number | null
+  readonly lastUsedAt: number | null
+  readonly revokedAt: number | null
+  /** requests per RATE_LIMIT_WINDOW_MS; null: RATE_LIMIT_API_MAX */
+  readonly rateLimit: number | null
+  /** argon2id hash (PHC string) of the current secret */
+  readonly hash: string
+  /** the secret before the last rotation, accepted until previousUntil */
+  readonly previousHash: string | null
+  readonly previousUntil: number | null
+}
+
+export interface Rotation {
+  readonly hash: string
+  readonly previousHash: string | null
+  readonly previousUntil: number | null
+}
+
+/** The answer of the revoke operation. */
+export type RevokeResult = 'revoked' | 'already-revoked' | 'unknown'
+
+export interface FailureCount {
+  readonly count: number
+  /** ms until the counting window ends (0 when nothing is counted) */
+  readonly resetMs: number
+}
+
+/**
+ * Everything authentication keeps in the store: key records, the revocation epoch, the JWT
+ * deny list and the per-IP failure counters. A Redis and an in-memory implementation pass
+ * the same contract tests (test/storage/key-store.test.ts). Failures reject with
+ * StoreUnavailable (503) or StorageFull (507).
+ */
+export interface KeyStore {
+  /** Writes a new key; false (and nothing written) when the id is taken. */
+  create (key: StoredKey): Promise<boolean>
+  get (id: string): Promise<StoredKey | null>
+  /** Every key, revoked ones included, oldest first. */
+  list (): Promise<StoredKey[]>
+  /** Sets revokedAt once (a second revoke keeps the first time) and bumps the epoch. */
+  revoke (id: string, at: number): Promise<RevokeResult>
+  /** Replaces the hashes of a key that is not revoked, and bumps the epoch; null when unknown or revoked. */
+  rotate (id: string, rotation: Rotation): Promise<StoredKey | null>
+  /** Records lastUsedAt, at most once per `intervalMs` per key across every instance. */
+  touch (id: string, at: number, intervalMs: number): Promise<void>
+  /**
+   * A number that changes whenever a key is revoked or rotated anywhere. Instances poll it
+   * and drop their verification caches when it moves.
+   */
+  epoch (): Promise<number>
+
+  /** Puts a token id on the deny list until `expiresAt` (ms). */
+  denyToken (jti: string, expiresAt: number): Promise<void>
+  isTokenDenied (jti: string): Promise<boolean>
+
+  /** Counts one failed authentication for `ip` in a fixed window of `windowMs` that starts with the first. */
+  recordAuthFailure (ip: string, windowMs: number): Promise<FailureCount>
+  authFailures (ip: string): Promise<FailureCount>
+
+  close (): Promise<void>
+}

@@ -1,0 +1,187 @@
+import type { Cluster, Redis } from 'ioredis'
+import type { FailureCount, KeyStore, RevokeResult, Rotation, StoredKey } from '../key-store.js'
+import { toStoreError } from '../store-errors.js'
+import { apiKeyEpochKey, apiKeyIndexKey, apiKeyKey, apiKeyTouchedKey, authFailuresKey, deniedTokenKey } from './keys.js'
+
+// A key record is a Redis hash with short field names; an absent field is null.
+// n name, s scopes (space-separated), c createdAt, x expiresAt, u lastUsedAt, r revokedAt,
+// l rateLimit, h hash, ph previousHash, pu previousUntil.
+type Fields = Record<string, string>
+
+/** KEYS[1] record; ARGV field, value pairs. Never overwrites: returns 1 when written, 0 when the id is taken. */
+const createScript = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`
+
+/** KEYS[1] record; ARGV[1] revokedAt. -1 unknown, 1 revoked now, 0 already revoked (the first time stays). */
+const revokeScript = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('HSETNX', KEYS[1], 'r', ARGV[1])`
+
+/** KEYS[1] record; ARGV[1] hash, ARGV[2] previousHash or '', ARGV[3] previousUntil. The record after, or nil when unknown or revoked. */
+const rotateScript = `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'r') == 1 then return nil end
+redis.call('HSET', KEYS[1], 'h', ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'ph', 'pu')
+else redis.call('HSET', KEYS[1], 'ph', ARGV[2], 'pu', ARGV[3]) end
+return redis.call('HGETALL', KEYS[1])`
+
+/** KEYS[1] record, KEYS[2] its guard; ARGV[1] lastUsedAt, ARGV[2] interval (ms). One write per interval across instances. */
+const touchScript = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[1])
+return 1`
+
+/** KEYS[1] an IP's failure counter; ARGV[1] window (ms). The window starts with the first failure. {count, ms left} */
+const recordFailureScript = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}`
+
+/** KEYS[1] an IP's failure counter. {count, ms left}, {0, 0} when nothing is counted. */
+const readFailuresScript = `
+local count = redis.call('GET', KEYS[1])
+if not count then return {0, 0} end
+return {tonumber(count), redis.call('PTTL', KEYS[1])}`
+
+interface KeyCommands {
+  missiveKeyCreate (record: string, ...fields: string[]): Promise<number>
+  missiveKeyRevoke (record: string, at: number): Promise<number>
+  missiveKeyRotate (record: string, hash: string, previousHash: string, previousUntil: string): Promise<string[] | null>
+  missiveKeyTouch (record: string, guard: string, at: number, intervalMs: number): Promise<number>
+  missiveAuthFailure (counter: string, windowMs: number): Promise<[number, number]>
+  missiveAuthFailures (counter: string): Promise<[number, number]>
+}
+type ScriptedClient = (Redis | Cluster) & KeyCommands
+
+export class RedisKeyStore implements KeyStore {
+  private readonly redis: ScriptedClient
+
+  constructor (client: Redis | Cluster, private readonly now: () => number = Date.now) {
+    defineScripts(client)
+    this.redis = client as ScriptedClient
+  }
+
+  async create (key: StoredKey): Promise<boolean> {
+    return await this.guard(async () => {
+      const created = await this.redis.missiveKeyCreate(apiKeyKey(key.id), ...Object.entries(toFields(key)).flat()) === 1
+      if (created) await this.redis.sadd(apiKeyIndexKey, key.id)
+      return created
+    })
+  }
+
+  async get (id: string): Promise<StoredKey | null> {
+    return await this.guard(async () => fromFields(id, await this.redis.hgetall(apiKeyKey(id))))
+  }
+
+  async list (): Promise<StoredKey[]> {
+    return await this.guard(async () => {
+      const ids = await this.redis.smembers(apiKeyIndexKey)
+      const records = await Promise.all(ids.map(async (id) => fromFields(id, await this.redis.hgetall(apiKeyKey(id)))))
+      return records
+        .filter((key): key is StoredKey => key !== null)
+        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+    })
+  }
+
+  async revoke (id: string, at: number): Promise<RevokeResult> {
+    return await this.guard(async () => {
+      const reply = await this.redis.missiveKeyRevoke(apiKeyKey(id), at)
+      if (reply === -1) return 'unknown'
+      await this.redis.incr(apiKeyEpochKey)
+      return reply === 1 ? 'revoked' : 'already-revoked'
+    })
+  }
+
+  async rotate (id: string, rotation: Rotation): Promise<StoredKey | null> {
+    return await this.guard(async () => {
+      const reply = await this.redis.missiveKeyRotate(apiKeyKey(id), rotation.hash, rotation.previousHash ?? '', String(rotation.previousUntil ?? ''))
+      if (reply === null) return null
+      await this.redis.incr(apiKeyEpochKey)
+      const fields: Fields = {}
+      for (let i = 0; i + 1 < reply.length; i += 2) fields[reply[i] as string] = reply[i + 1] as string
+      return fromFields(id, fields)
+    })
+  }
+
+  async touch (id: string, at: number, intervalMs: number): Promise<void> {
+    await this.guard(async () => { await this.redis.missiveKeyTouch(apiKeyKey(id), apiKeyTouchedKey(id), at, intervalMs) })
+  }
+
+  async epoch (): Promise<number> {
+    return await this.guard(async () => Number(await this.redis.get(apiKeyEpochKey) ?? 0))
+  }
+
+  async denyToken (jti: string, expiresAt: number): Promise<void> {
+    if (expiresAt <= this.now()) return
+    await this.guard(async () => { await this.redis.set(deniedTokenKey(jti), '1', 'PXAT', expiresAt) })
+  }
+
+  async isTokenDenied (jti: string): Promise<boolean> {
+    return await this.guard(async () => await this.redis.exists(deniedTokenKey(jti)) === 1)
+  }
+
+  async recordAuthFailure (ip: string, windowMs: number): Promise<FailureCount> {
+    return await this.guard(async () => toFailureCount(await this.redis.missiveAuthFailure(authFailuresKey(ip), windowMs)))
+  }
+
+  async authFailures (ip: string): Promise<FailureCount> {
+    return await this.guard(async () => toFailureCount(await this.redis.missiveAuthFailures(authFailuresKey(ip))))
+  }
+
+  async close (): Promise<void> {
+    // The client belongs to whoever made it (the storage plugin, the key tool).
+  }
+
+  private async guard<T> (operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+}
+
+function defineScripts (client: Redis | Cluster): void {
+  if ('missiveKeyCreate' in client) return
+  client.defineCommand('missiveKeyCreate', { numberOfKeys: 1, lua: createScript })
+  client.defineCommand('missiveKeyRevoke', { numberOfKeys: 1, lua: revokeScript })
+  client.defineCommand('missiveKeyRotate', { numberOfKeys: 1, lua: rotateScript })
+  client.defineCommand('missiveKeyTouch', { numberOfKeys: 2, lua: touchScript })
+  client.defineCommand('missiveAuthFailure', { numberOfKeys: 1, lua: recordFailureScript })
+  client.defineCommand('missiveAuthFailures', { numberOfKeys: 1, lua: readFailuresScript })
+}
+
+function toFailureCount ([count, pttl]: [number, number]): FailureCount {
+  return { count, resetMs: Math.max(0, pttl) }
+}
+
+function toFields (key: StoredKey): Fields {
+  const fields: Fields = { n: key.name, s: key.scopes.join(' '), c: String(key.createdAt), h: key.hash }
+  const optional: Array<[string, string | number | null]> = [
+    ['x', key.expiresAt], ['u', key.lastUsedAt], ['r', key.revokedAt], ['l', key.rateLimit],
+    ['ph', key.previousHash], ['pu', key.previousUntil]
+  ]
+  for (const [name, value] of optional) if (value !== null) fields[name] = String(value)
+  return fields
+}
+
+function fromFields (id: string, f: Fields): StoredKey | null {
+  if (f.h === undefined || f.c === undefined) return null
+  const num = (value: string | undefined): number | null => value === undefined ? null : Number(value)
+  return {
+    id,
+    name: f.n ?? '',
+    scopes: f.s === undefined || f.s === '' ? [] : f.s.split(' '),
+    createdAt: Number(f.c),
+    expiresAt: num(f.x),
+    lastUsedAt: num(f.u),
+    revokedAt: num(f.r),
+    rateLimit: num(f.l),
+    hash: f.h,
+    previousHash: f.ph ?? null,
+    previousUntil: num(f.pu)
+  }
+}
