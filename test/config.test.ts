@@ -1,0 +1,97 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+t.test('defaults are those of API.md', async (t) => {
+  const config = loadConfig({})
+  t.match(config, {
+    HOST: '127.0.0.1',
+    PORT: 3000,
+    REDIS_URL: undefined,
+    JWT_TTL_SECONDS: 900,
+    CORS_ORIGINS: '',
+    trustProxy: false,
+    MESSAGE_MAX_BYTES: 65536,
+    API_MESSAGE_MAX_BYTES: 1048576,
+    MESSAGE_DEFAULT_TTL_SECONDS: 86400,
+    MESSAGE_MAX_TTL_SECONDS: 2592000,
+    RATE_LIMIT_WINDOW_MS: 60000,
+    RATE_LIMIT_CREATE_MAX: 30,
+    RATE_LIMIT_READ_MAX: 300,
+    RATE_LIMIT_API_MAX: 6000,
+    AUTH_FAILURE_MAX: 10,
+    LOG_LEVEL: 'info',
+    LOG_FILE: undefined,
+    tls: null,
+    encryptionKey: null
+  })
+  t.equal(config.jwtSecretGenerated, true, 'a random JWT secret outside production')
+  t.ok(config.jwtSecret.length >= 32)
+  t.ok(Object.isFrozen(config))
+})
+
+t.test('values are read from the environment and coerced', async (t) => {
+  const config = loadConfig({ PORT: '8080', HOST: '0.0.0.0', TRUST_PROXY: '2', CORS_ORIGINS: 'https://a.example, https://b.example:8443', REDIS_URL: 'redis://:pw@localhost:6379/1', JWT_SECRET: 's'.repeat(32) })
+  t.equal(config.PORT, 8080)
+  t.equal(config.HOST, '0.0.0.0')
+  t.equal(config.trustProxy, 2)
+  t.same(config.corsOrigins, ['https://a.example', 'https://b.example:8443'])
+  t.equal(config.jwtSecretGenerated, false)
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).trustProxy, '10.0.0.0/8,127.0.0.1')
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,redis-b:7001' }).redisClusterNodes, [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }])
+  t.equal(loadConfig({ PORT: '' }).PORT, 3000, 'an empty variable counts as unset')
+})
+
+t.test('each bad value: one line that names the variable, never its value', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'missive-config-'))
+  writeFileSync(join(dir, 'cert.pem'), 'not really a cert')
+  const secret = 'short-secret-value'
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PORT: '-1' }, 'PORT'],
+    [{ JWT_SECRET: secret }, 'JWT_SECRET'],
+    [{ NODE_ENV: 'production' }, 'JWT_SECRET'],
+    [{ JWT_TTL_SECONDS: 'soon' }, 'JWT_TTL_SECONDS'],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
+    [{ REDIS_CLUSTER_NODES: 'a,b' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_URL: 'redis://x:1', REDIS_CLUSTER_NODES: 'x:1' }, 'REDIS_CLUSTER_NODES'],
+    [{ CORS_ORIGINS: 'not an origin' }, 'CORS_ORIGINS'],
+    [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+    [{ MESSAGE_MAX_BYTES: '0' }, 'MESSAGE_MAX_BYTES'],
+    [{ API_MESSAGE_MAX_BYTES: 'lots' }, 'API_MESSAGE_MAX_BYTES'],
+    [{ MESSAGE_DEFAULT_TTL_SECONDS: '30' }, 'MESSAGE_DEFAULT_TTL_SECONDS'],
+    [{ MESSAGE_DEFAULT_TTL_SECONDS: '7200', MESSAGE_MAX_TTL_SECONDS: '3600' }, 'MESSAGE_DEFAULT_TTL_SECONDS'],
+    [{ RATE_LIMIT_WINDOW_MS: '1.5' }, 'RATE_LIMIT_WINDOW_MS'],
+    [{ RATE_LIMIT_CREATE_MAX: '0' }, 'RATE_LIMIT_CREATE_MAX'],
+    [{ RATE_LIMIT_READ_MAX: 'x' }, 'RATE_LIMIT_READ_MAX'],
+    [{ RATE_LIMIT_API_MAX: '-5' }, 'RATE_LIMIT_API_MAX'],
+    [{ AUTH_FAILURE_MAX: 'ten' }, 'AUTH_FAILURE_MAX'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ TLS_CERT_FILE: join(dir, 'cert.pem') }, 'TLS_KEY_FILE'],
+    [{ TLS_CERT_FILE: join(dir, 'missing.pem'), TLS_KEY_FILE: join(dir, 'cert.pem') }, 'TLS_CERT_FILE'],
+    [{ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'missing.pem') }, 'TLS_KEY_FILE'],
+    [{ ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }, 'ENCRYPTION_KEY'],
+    [{ ENCRYPTION_KEY: 'not base64 at all!' }, 'ENCRYPTION_KEY']
+  ]
+  for (const [env, variable] of cases) {
+    try {
+      loadConfig(env)
+      t.fail(`${JSON.stringify(env)} was accepted`)
+    } catch (err) {
+      t.ok(err instanceof ConfigError, `${variable}: a ConfigError`)
+      const message = (err as Error).message
+      t.match(message, new RegExp(`^Invalid configuration: ${variable} `), `${JSON.stringify(env)} → ${message}`)
+      t.notMatch(message, /\n/, 'one line')
+      t.notMatch(message, secret, 'the value is not echoed')
+    }
+  }
+})
+
+t.test('ENCRYPTION_KEY: 32 bytes of base64', async (t) => {
+  const key = Buffer.alloc(32, 7)
+  t.same(loadConfig({ ENCRYPTION_KEY: key.toString('base64') }).encryptionKey, key)
+})

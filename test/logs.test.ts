@@ -1,0 +1,45 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { build, sleep } from './helper.js'
+
+t.test('logs never contain message content, delete tokens or full message ids', async (t) => {
+  const logs: string[] = []
+  const app = await build(t, { store: 'redis', logs })
+  const content = 'TOP-SECRET-CONTENT-7f3a'
+  const created = await app.inject({ method: 'POST', url: '/', payload: { content, maxViews: 5 } })
+  const { id, deleteToken } = created.json()
+  await app.inject(`/msg/${id}`)
+  await app.inject({ url: `/msg/${id}`, headers: { accept: 'text/plain' } })
+  await app.inject({ method: 'POST', url: '/?ttl=60', headers: { 'content-type': 'text/plain' }, payload: content })
+  await app.inject({ method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, payload: `{"content":"${content}",` })
+  await app.inject({ method: 'POST', url: '/', payload: { content, unknown: content } })
+  await app.inject({ method: 'DELETE', url: `/msg/${id}`, headers: { 'x-delete-token': `${deleteToken}x` } })
+  await app.inject({ method: 'PUT', url: `/msg/${id}` })
+  await app.inject({ method: 'DELETE', url: `/msg/${id}`, headers: { 'x-delete-token': deleteToken } })
+
+  t.ok(logs.length > 10, `${logs.length} lines captured`)
+  const all = logs.join('\n')
+  t.notMatch(all, content, 'no content')
+  t.notMatch(all, deleteToken, 'no delete token')
+  t.notMatch(all, id, 'no full message id')
+  t.match(all, `/msg/${id.slice(0, 4)}…`, 'ids are shortened, so lines can still be correlated')
+  for (const line of logs) {
+    const entry = JSON.parse(line)
+    if (entry.req !== undefined || entry.res !== undefined) t.type(entry.reqId, 'string', 'request lines carry the request id')
+  }
+})
+
+t.test('LOG_FILE: JSON lines go to a file (rotated daily by pino-roll)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'missive-logs-'))
+  const app = await build(t, { store: 'memory', config: { LOG_FILE: join(dir, 'missive.log'), LOG_LEVEL: 'info' } })
+  await app.inject('/')
+  let text = ''
+  for (let i = 0; i < 50 && !text.includes('request completed'); i++) {
+    await sleep(100)
+    text = readdirSync(dir).map((file) => readFileSync(join(dir, file), 'utf8')).join('')
+  }
+  t.match(readdirSync(dir).join(','), /missive\.\d{4}-\d{2}-\d{2}\.1\.log/, 'a dated file')
+  t.match(text, /"msg":"request completed"/)
+})
