@@ -21,10 +21,10 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_READ_MAX: Type.Integer({ default: 300, minimum: 1 }),
   RATE_LIMIT_API_MAX: Type.Integer({ default: 6000, minimum: 1 }),
   AUTH_FAILURE_MAX: Type.Integer({ default: 10, minimum: 1 }),
-  LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-    { default: 'info' }
-  ),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info' }),
   LOG_FILE: Type.Optional(Type.String({ minLength: 1 })),
   TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
   TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),

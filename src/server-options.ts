@@ -53,8 +53,9 @@ export function createLogger (config: Pick<Config, 'LOG_LEVEL' | 'LOG_FILE'>, st
       options: { file: config.LOG_FILE, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, limit: { count: 14 } }
     }))
   }
-  // Buffered, asynchronous stdout: logging must not block the event loop on the hot path.
-  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }))
+  // Asynchronous stdout: logging must not block the event loop on the hot path, and lines
+  // written while a write is pending go out together.
+  return pino(options, pino.destination({ dest: 1, sync: false }))
 }
 
 /** Headroom a JSON body needs over its content: escaping can make each byte up to six (\u00XX). */
