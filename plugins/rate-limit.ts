@@ -10,6 +10,8 @@ declare module 'fastify' {
       create: RateLimitOptions
       /** reads, deletes, 404s and 405s: RATE_LIMIT_READ_MAX per client IP per window */
       read: RateLimitOptions
+      /** /api/v1: the key's own rateLimit or RATE_LIMIT_API_MAX per keyId per window (after authentication) */
+      api: RateLimitOptions
     }
   }
 }
@@ -34,6 +36,12 @@ export default fp(async function rateLimitPlugin (app) {
   const perIp = (max: number): RateLimitOptions => ({ max, timeWindow: config.RATE_LIMIT_WINDOW_MS, keyGenerator: (request) => request.ip })
   app.decorate('limits', {
     create: perIp(config.RATE_LIMIT_CREATE_MAX),
-    read: perIp(config.RATE_LIMIT_READ_MAX)
+    read: perIp(config.RATE_LIMIT_READ_MAX),
+    // Counted per key, whichever credential carries it: a key and its tokens share one budget.
+    api: {
+      max: (request) => request.principal?.rateLimit ?? config.RATE_LIMIT_API_MAX,
+      timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      keyGenerator: (request) => request.principal === null ? `ip:${request.ip}` : `key:${request.principal.keyId}`
+    }
   })
 }, { name: 'rate-limit', dependencies: ['config', 'storage'] })

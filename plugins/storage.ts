@@ -3,7 +3,10 @@ import { aesGcmContent, plainContent } from '../src/content-cipher.js'
 import { Messages } from '../src/messages.js'
 import { createRedisClient, type RedisClient, waitUntilReady } from '../src/storage/redis/client.js'
 import { MemoryMessageStore } from '../src/storage/memory/memory-message-store.js'
+import type { KeyStore } from '../src/storage/key-store.js'
+import { MemoryKeyStore } from '../src/storage/memory/memory-key-store.js'
 import type { MessageStore } from '../src/storage/message-store.js'
+import { RedisKeyStore } from '../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../src/storage/redis/redis-message-store.js'
 
 declare module 'fastify' {
@@ -12,6 +15,8 @@ declare module 'fastify' {
     redisClient: RedisClient | null
     messageStore: MessageStore
     messages: Messages
+    /** API keys, the JWT deny list and auth-failure counters, on the same store */
+    keyStore: KeyStore
   }
 }
 
@@ -27,6 +32,7 @@ export default fp(async function storage (app) {
   const { config } = app
   let redisClient: RedisClient | null = null
   let store: MessageStore
+  let keyStore: KeyStore
 
   if (config.REDIS_URL !== undefined || config.redisClusterNodes.length > 0) {
     const client = createRedisClient(config)
@@ -48,13 +54,17 @@ export default fp(async function storage (app) {
       app.log.warn('store is not reachable yet: starting anyway, /ready answers 503 until it is')
     }
     store = new RedisMessageStore(client)
+    keyStore = new RedisKeyStore(client)
   } else {
     app.log.warn('REDIS_URL is not set: using the in-memory store (one process only, messages are lost on restart)')
     store = new MemoryMessageStore()
+    keyStore = new MemoryKeyStore()
   }
 
   app.addHook('onClose', async () => { await store.close() })
+  app.addHook('onClose', async () => { await keyStore.close() })
   app.decorate<RedisClient | null>('redisClient', redisClient)
   app.decorate('messageStore', store)
+  app.decorate('keyStore', keyStore)
   app.decorate('messages', new Messages(store, config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey)))
 }, { name: 'storage', dependencies: ['config'] })

@@ -1,14 +1,21 @@
 import accepts from '@fastify/accepts'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance } from 'fastify'
+import auth from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import cors from '../plugins/cors.js'
 import errorHandler from '../plugins/error-handler.js'
 import methodNotAllowed from '../plugins/method-not-allowed.js'
+import metrics from '../plugins/metrics.js'
 import rateLimit from '../plugins/rate-limit.js'
 import securityHeaders from '../plugins/security-headers.js'
 import storage from '../plugins/storage.js'
+import swagger from '../plugins/swagger.js'
+import apiAuthRoutes from '../routes/api/v1/auth.js'
+import apiKeyRoutes from '../routes/api/v1/keys.js'
+import apiMessageRoutes from '../routes/api/v1/messages.js'
 import healthRoutes from '../routes/health.js'
+import metricsRoutes from '../routes/metrics.js'
 import publicRoutes from '../routes/public.js'
 import type { Config } from './config.js'
 import { serverOptions, type ServerOptionsOverrides } from './server-options.js'
@@ -31,9 +38,17 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(rateLimit)
   await app.register(accepts)
   await app.register(methodNotAllowed)
+  await app.register(auth)
+  // Both learn the routes as they are added, so they come before every route.
+  await app.register(swagger)
+  await app.register(metrics)
 
   await app.register(healthRoutes)
   await app.register(publicRoutes)
+  await app.register(metricsRoutes)
+  await app.register(apiAuthRoutes, { prefix: '/api/v1' })
+  await app.register(apiMessageRoutes, { prefix: '/api/v1' })
+  await app.register(apiKeyRoutes, { prefix: '/api/v1' })
 
   return app
 }

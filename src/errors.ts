@@ -17,6 +17,14 @@ export const RateLimited = createError<'RATE_LIMITED', 429, [string]>('RATE_LIMI
 export const StoreUnavailable = createError('SERVICE_UNAVAILABLE', 'Service temporarily unavailable, try again shortly', 503)
 export const StorageFull = createError('INSUFFICIENT_STORAGE', 'The message store is full, try again later', 507)
 
+// Authentication and the /api/v1 API. 401 and 403 never say which part of a credential was wrong.
+export const Unauthorized = createError('UNAUTHORIZED', 'Authentication required: a valid API key or bearer token', 401, undefined, noStack)
+export const Forbidden = createError('FORBIDDEN', 'The credential does not grant access to this resource', 403, undefined, noStack)
+export const TooManyAuthFailures = createError<'RATE_LIMITED', 429, [string]>('RATE_LIMITED', 'Too many failed authentications, retry in %s', 429, undefined, noStack)
+export const KeyNotFound = createError('NOT_FOUND', 'API key not found', 404, undefined, noStack)
+export const KeyNotActive = createError('KEY_NOT_ACTIVE', 'The API key is revoked or expired', 409, undefined, noStack)
+export const InvalidCursor = createError('VALIDATION_ERROR', 'querystring/cursor is not a cursor from this API', 400, undefined, noStack)
+
 /** Maps Fastify's own error codes to the catalogue's machine codes. */
 export const fastifyErrorCodes: Readonly<Record<string, string>> = {
   FST_ERR_VALIDATION: 'VALIDATION_ERROR',

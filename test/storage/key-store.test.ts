@@ -5,7 +5,8 @@ import { MemoryKeyStore } from '../../src/storage/memory/memory-key-store.js'
 import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
 import { flushRedis, sleep, testRedis } from '../helper.js'
 
-type Test = typeof t
+/** what the contract needs of a test */
+interface Test { teardown: (fn: () => unknown) => void }
 
 function sampleKey (id: string, overrides: Partial<StoredKey> = {}): StoredKey {
   return {

@@ -1,0 +1,48 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { CredentialHeadersSchema, TokenRequestSchema, TokenResponseSchema } from '../../../schemas/auth.js'
+import { errorResponses } from '../../../schemas/common.js'
+import { absentBodyIsEmpty, principalOf } from '../../../plugins/auth.js'
+import { Forbidden } from '../../../src/errors.js'
+
+/** Exchanging an API key for an access token, and revoking a token (API.md section 2). */
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/auth/token', {
+    onRequest: app.authorize(null, { accept: ['api-key'] }),
+    preValidation: absentBodyIsEmpty,
+    schema: {
+      summary: 'Exchange an API key for a bearer token',
+      tags: ['auth'],
+      security: [{ apiKey: [] }],
+      headers: CredentialHeadersSchema,
+      body: TokenRequestSchema,
+      response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 403, 415, 429, 503) }
+    }
+  }, async (request) => {
+    const principal = principalOf(request)
+    const asked = request.body.scopes ?? principal.scopes
+    if (!asked.every((scope) => principal.scopes.includes(scope))) throw new Forbidden()
+    const { token, expiresIn } = app.issueToken(principal, asked)
+    request.log.info({ event: 'token.issued', keyId: principal.keyId, ip: request.ip }, 'access token issued')
+    return { access_token: token, token_type: 'Bearer' as const, expires_in: expiresIn, scope: asked.join(' ') }
+  })
+
+  app.post('/auth/revoke', {
+    onRequest: app.authorize(null, { accept: ['jwt'] }),
+    schema: {
+      summary: 'Revoke the presented bearer token',
+      tags: ['auth'],
+      security: [{ bearerAuth: [] }],
+      headers: CredentialHeadersSchema,
+      response: { 204: Type.Null({ description: 'revoked' }), ...errorResponses(401, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const { keyId, token } = principalOf(request)
+    if (token === null) throw new Forbidden()
+    await app.keyStore.denyToken(token.jti, token.exp * 1000)
+    request.log.info({ event: 'token.revoked', keyId, ip: request.ip }, 'access token revoked')
+    return reply.code(204).send(null)
+  })
+}
+
+export default authRoutes

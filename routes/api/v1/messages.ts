@@ -1,0 +1,92 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ListMessagesQuerySchema, MessageListSchema, OwnedMessageCreatedSchema } from '../../../schemas/api-messages.js'
+import { CredentialHeadersSchema, eitherCredential } from '../../../schemas/auth.js'
+import { errorResponses, MessageIdParamsSchema } from '../../../schemas/common.js'
+import { CreateMessageBodySchema, MessageReadSchema } from '../../../schemas/message.js'
+import { principalOf } from '../../../plugins/auth.js'
+import { InvalidCursor } from '../../../src/errors.js'
+import { jsonBodyLimit } from '../../../src/server-options.js'
+import { decodeCursor } from '../../../src/storage/owner-cursor.js'
+
+/** Messages for services (API.md section 2): owned by the calling key. */
+const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { config } = app
+  const limits = {
+    maxBytes: config.API_MESSAGE_MAX_BYTES,
+    defaultTtlSeconds: config.MESSAGE_DEFAULT_TTL_SECONDS,
+    maxTtlSeconds: config.MESSAGE_MAX_TTL_SECONDS
+  }
+  const iso = (ms: number): string => new Date(ms).toISOString()
+
+  // JSON only: a text/plain body gets 415 rather than a confusing 400.
+  app.removeContentTypeParser('text/plain')
+
+  app.post('/messages', {
+    onRequest: app.authorize('messages:write'),
+    bodyLimit: jsonBodyLimit(config.API_MESSAGE_MAX_BYTES),
+    schema: {
+      summary: 'Create a message owned by the calling key',
+      tags: ['messages'],
+      security: eitherCredential,
+      headers: CredentialHeadersSchema,
+      body: CreateMessageBodySchema,
+      response: { 201: OwnedMessageCreatedSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 503, 507) }
+    }
+  }, async (request, reply) => {
+    const owner = principalOf(request).keyId
+    const created = await app.messages.create({ ...request.body, owner }, limits)
+    return reply.code(201).header('location', created.url).send({ ...created, owner })
+  })
+
+  app.get('/messages', {
+    onRequest: app.authorize('messages:read'),
+    schema: {
+      summary: 'The calling key\'s live messages, newest first',
+      tags: ['messages'],
+      security: eitherCredential,
+      headers: CredentialHeadersSchema,
+      querystring: ListMessagesQuerySchema,
+      response: { 200: MessageListSchema, ...errorResponses(400, 401, 403, 429, 503) }
+    }
+  }, async (request) => {
+    const { limit, cursor } = request.query
+    if (cursor !== undefined && decodeCursor(cursor) === null) throw new InvalidCursor()
+    const page = await app.messageStore.listOwned(principalOf(request).keyId, limit, cursor ?? null)
+    return {
+      items: page.items.map((m) => ({ id: m.id, createdAt: iso(m.createdAt), expiresAt: iso(m.expiresAt), remainingViews: m.remainingViews })),
+      nextCursor: page.nextCursor
+    }
+  })
+
+  app.get('/messages/:id', {
+    onRequest: app.authorize('messages:read'),
+    exposeHeadRoute: false,
+    schema: {
+      summary: 'Read a message (counts a view)',
+      tags: ['messages'],
+      security: eitherCredential,
+      headers: CredentialHeadersSchema,
+      params: MessageIdParamsSchema,
+      response: { 200: MessageReadSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
+    }
+  }, async (request) => await app.messages.read(request.params.id))
+
+  app.delete('/messages/:id', {
+    onRequest: app.authorize('messages:delete'),
+    schema: {
+      summary: 'Delete a message the calling key owns',
+      tags: ['messages'],
+      security: eitherCredential,
+      headers: CredentialHeadersSchema,
+      params: MessageIdParamsSchema,
+      response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 401, 403, 404, 429, 503) }
+    }
+  }, async (request, reply) => {
+    // Anyone else's message is the same 404 as an unknown id: no existence oracle.
+    await app.messages.deleteOwned(request.params.id, principalOf(request).keyId)
+    return reply.code(204).send(null)
+  })
+}
+
+export default apiMessageRoutes

@@ -1,0 +1,331 @@
+import { createHash, randomBytes, randomInt } from 'node:crypto'
+import argon2 from 'argon2'
+import { LRUCache } from 'lru-cache'
+import { KeyNotFound, KeyNotActive } from './errors.js'
+import type { KeyStore, StoredKey } from './storage/key-store.js'
+
+export const SCOPES = ['messages:read', 'messages:write', 'messages:delete', 'keys:admin', 'metrics:read'] as const
+export type Scope = typeof SCOPES[number]
+export function isScope (value: string): value is Scope {
+  return (SCOPES as readonly string[]).includes(value)
+}
+
+// ---- Key format: msk_<keyId>_<secret> ---------------------------------------------------
+
+const KEY_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
+const KEY_ID_LENGTH = 12
+const KEY_PATTERN = /^msk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/
+export const KEY_ID_PATTERN = '^[a-z0-9]{12}$'
+
+/** 12 chars of [a-z0-9] (62 bits) from the CSPRNG: a lookup handle, not a secret. */
+export function newKeyId (): string {
+  let id = ''
+  for (let i = 0; i < KEY_ID_LENGTH; i++) id += KEY_ID_ALPHABET[randomInt(KEY_ID_ALPHABET.length)]
+  return id
+}
+
+/** 32 random bytes (256 bits) as 43 chars of base64url. */
+export function newSecret (): string {
+  return randomBytes(32).toString('base64url')
+}
+
+export function formatKey (keyId: string, secret: string): string {
+  return `msk_${keyId}_${secret}`
+}
+
+/** null for anything that is not exactly a key of this service's format. */
+export function parseKey (key: string): { keyId: string, secret: string } | null {
+  const match = KEY_PATTERN.exec(key)
+  return match === null ? null : { keyId: match[1] as string, secret: match[2] as string }
+}
+
+// ---- Hashing -----------------------------------------------------------------------------
+
+/**
+ * argon2id with OWASP's first recommended configuration (Password Storage Cheat Sheet):
+ * 19 MiB of memory, 2 iterations, 1 lane. A secret carries 256 random bits, so no
+ * parameters could make guessing it feasible; the hash is defence in depth for a leaked
+ * store, and heavier settings would only make each cold verification (and each attacker
+ * probe with a real key id) cost the server more. Stored as a PHC string, so the
+ * parameters travel with each hash and can be raised later without breaking old keys.
+ */
+export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
+
+export async function hashSecret (secret: string): Promise<string> {
+  return await argon2.hash(secret, ARGON2_OPTIONS)
+}
+
+export async function verifySecret (hash: string, secret: string): Promise<boolean> {
+  try {
+    return await argon2.verify(hash, secret)
+  } catch {
+    return false
+  }
+}
+
+// ---- The key service ---------------------------------------------------------------------
+
+/** What a key may show: never its hash, never its secret. */
+export interface KeyView {
+  id: string
+  name: string
+  scopes: Scope[]
+  createdAt: string
+  expiresAt: string | null
+  lastUsedAt: string | null
+  revokedAt: string | null
+}
+
+/** The answer of create and rotate: the plaintext key, shown once. */
+export interface IssuedKey {
+  id: string
+  key: string
+  name: string
+  scopes: Scope[]
+  createdAt: string
+  expiresAt: string | null
+}
+
+export interface NewKey {
+  name: string
+  scopes: readonly Scope[]
+  expiresInDays?: number | undefined
+  rateLimit?: number | undefined
+}
+
+/** A key whose secret was verified. */
+export interface VerifiedKey {
+  readonly keyId: string
+  readonly scopes: readonly string[]
+  readonly rateLimit: number | null
+  /** ms; null: never expires */
+  readonly expiresAt: number | null
+}
+
+export interface ApiKeysOptions {
+  /** how long a successful verification is trusted in this process */
+  cacheTtlMs?: number
+  cacheMax?: number
+  /** how often the revocation epoch is read; 0: never (the key tool) */
+  epochPollMs?: number
+  /** lastUsedAt is written at most this often per key */
+  touchIntervalMs?: number
+  now?: () => number
+  verify?: (hash: string, secret: string) => Promise<boolean>
+  hash?: (secret: string) => Promise<string>
+}
+
+export const DEFAULT_CACHE_TTL_MS = 30_000
+export const DEFAULT_EPOCH_POLL_MS = 1000
+const DAY_MS = 86_400_000
+const CREATE_ATTEMPTS = 3
+
+/**
+ * API keys: lifecycle (create, list, revoke, rotate) and verification.
+ *
+ * argon2 is slow by design, so a successful verification is kept in a bounded LRU for
+ * `cacheTtlMs`, keyed by the SHA-256 of the whole presented key (the key itself is never
+ * kept). Failures are never cached, unknown and revoked ids are refused before hashing,
+ * and concurrent first requests with one key share a single verification.
+ *
+ * Revocation and rotation reach every instance through the store's epoch: each instance
+ * reads it every `epochPollMs` (one small GET per second per instance, off the request
+ * path) and empties its caches when it moves. The instance that made the change empties
+ * its own at once.
+ */
+export class ApiKeys {
+  /** argon2 verifications run by this process (the benchmark and tests read it) */
+  verifications = 0
+
+  private readonly verified: LRUCache<string, VerifiedKey>
+  private readonly inFlight = new Map<string, Promise<VerifiedKey | null>>()
+  /** key states for bearer tokens: revoked or expired keys' tokens stop working */
+  private readonly states: LRUCache<string, { active: boolean }>
+  private readonly touched: LRUCache<string, true>
+  /** changes whenever the caches are emptied, so a verification that raced a change is not cached */
+  private generation = 0
+  private lastEpoch: number | null = null
+  private readonly poller: NodeJS.Timeout | null
+  private readonly now: () => number
+  private readonly verify: (hash: string, secret: string) => Promise<boolean>
+  private readonly hash: (secret: string) => Promise<string>
+  private readonly touchIntervalMs: number
+
+  constructor (private readonly store: KeyStore, options: ApiKeysOptions = {}) {
+    const ttl = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS
+    const max = options.cacheMax ?? 10_000
+    this.now = options.now ?? Date.now
+    this.verify = options.verify ?? verifySecret
+    this.hash = options.hash ?? hashSecret
+    this.touchIntervalMs = options.touchIntervalMs ?? 60_000
+    this.verified = new LRUCache({ max, ttl, ttlAutopurge: false })
+    this.states = new LRUCache({ max, ttl })
+    this.touched = new LRUCache({ max, ttl: this.touchIntervalMs })
+    const poll = options.epochPollMs ?? DEFAULT_EPOCH_POLL_MS
+    this.poller = poll > 0 ? setInterval(() => { this.checkEpoch().catch(() => {}) }, poll).unref() : null
+  }
+
+  async create (input: NewKey): Promise<IssuedKey> {
+    const secret = newSecret()
+    const hash = await this.hash(secret)
+    const createdAt = this.now()
+    for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt++) {
+      const key: StoredKey = {
+        id: newKeyId(),
+        name: input.name,
+        scopes: [...new Set(input.scopes)],
+        createdAt,
+        expiresAt: input.expiresInDays === undefined ? null : createdAt + input.expiresInDays * DAY_MS,
+        lastUsedAt: null,
+        revokedAt: null,
+        rateLimit: input.rateLimit ?? null,
+        hash,
+        previousHash: null,
+        previousUntil: null
+      }
+      if (await this.store.create(key)) return issued(key, secret)
+    }
+    throw new Error('could not allocate a unique key id')
+  }
+
+  async list (): Promise<KeyView[]> {
+    return (await this.store.list()).map(toView)
+  }
+
+  async get (id: string): Promise<KeyView> {
+    const key = await this.store.get(id)
+    if (key === null) throw new KeyNotFound()
+    return toView(key)
+  }
+
+  /** Revokes a key (again is fine: the first revocation time stays). */
+  async revoke (id: string): Promise<KeyView> {
+    const result = await this.store.revoke(id, this.now())
+    if (result === 'unknown') throw new KeyNotFound()
+    this.invalidate()
+    return await this.get(id)
+  }
+
+  /**
+   * A new secret for the same id, scopes and expiry. The old one keeps working for
+   * `graceSeconds` (a second rotation within a grace period ends the first one's grace).
+   */
+  async rotate (id: string, graceSeconds: number): Promise<IssuedKey> {
+    const current = await this.store.get(id)
+    if (current === null) throw new KeyNotFound()
+    if (!isActive(current, this.now())) throw new KeyNotActive()
+    const secret = newSecret()
+    const rotation = graceSeconds > 0
+      ? { hash: await this.hash(secret), previousHash: current.hash, previousUntil: this.now() + graceSeconds * 1000 }
+      : { hash: await this.hash(secret), previousHash: null, previousUntil: null }
+    const rotated = await this.store.rotate(id, rotation)
+    this.invalidate()
+    if (rotated === null) throw new KeyNotActive()
+    return issued(rotated, secret)
+  }
+
+  /** The key behind a presented X-API-Key, or null. Cheap after the first success. */
+  async verifyKey (presented: string): Promise<VerifiedKey | null> {
+    const parsed = parseKey(presented)
+    if (parsed === null) return null
+    const digest = createHash('sha256').update(presented).digest('base64url')
+    const cached = this.verified.get(digest)
+    if (cached !== undefined && (cached.expiresAt === null || cached.expiresAt > this.now())) return cached
+
+    let pending = this.inFlight.get(digest)
+    if (pending === undefined) {
+      pending = this.verifyUncached(digest, parsed.keyId, parsed.secret).finally(() => this.inFlight.delete(digest))
+      this.inFlight.set(digest, pending)
+    }
+    return await pending
+  }
+
+  /** Whether tokens issued from `keyId` are still good: the key exists, is not revoked, not expired. */
+  async isKeyActive (keyId: string): Promise<boolean> {
+    const cached = this.states.get(keyId)
+    if (cached !== undefined) return cached.active
+    const generation = this.generation
+    const key = await this.store.get(keyId)
+    const active = key !== null && isActive(key, this.now())
+    const ttl = key?.expiresAt != null ? Math.max(1, key.expiresAt - this.now()) : undefined
+    if (generation === this.generation) this.states.set(keyId, { active }, ttl === undefined ? {} : { ttl: Math.min(ttl, this.verified.ttl) })
+    return active
+  }
+
+  /** Records that a key was used: at most once per touch interval per key, never awaited on the request. */
+  noteUse (keyId: string): Promise<void> | null {
+    if (this.touched.has(keyId)) return null
+    this.touched.set(keyId, true)
+    return this.store.touch(keyId, this.now(), this.touchIntervalMs)
+  }
+
+  /** Reads the store's epoch and empties the caches when it moved. */
+  async checkEpoch (): Promise<void> {
+    const epoch = await this.store.epoch()
+    // The first reading empties the caches too: a change may have come before it.
+    if (epoch !== this.lastEpoch) this.invalidate()
+    this.lastEpoch = epoch
+  }
+
+  close (): void {
+    if (this.poller !== null) clearInterval(this.poller)
+    this.invalidate()
+  }
+
+  private invalidate (): void {
+    this.generation++
+    this.verified.clear()
+    this.states.clear()
+  }
+
+  private async verifyUncached (digest: string, keyId: string, secret: string): Promise<VerifiedKey | null> {
+    const generation = this.generation
+    const key = await this.store.get(keyId)
+    // Unknown, revoked and expired keys are refused without hashing anything.
+    if (key === null || !isActive(key, this.now())) return null
+    let validUntil = key.expiresAt
+    this.verifications++
+    if (!await this.verify(key.hash, secret)) {
+      const inGrace = key.previousHash !== null && key.previousUntil !== null && key.previousUntil > this.now()
+      if (!inGrace) return null
+      this.verifications++
+      if (!await this.verify(key.previousHash as string, secret)) return null
+      validUntil = Math.min(key.previousUntil as number, key.expiresAt ?? Infinity)
+    }
+    const verified: VerifiedKey = { keyId, scopes: key.scopes, rateLimit: key.rateLimit, expiresAt: validUntil }
+    if (generation === this.generation) {
+      const ttl = validUntil === null ? this.verified.ttl : Math.min(this.verified.ttl, Math.max(1, validUntil - this.now()))
+      this.verified.set(digest, verified, { ttl })
+    }
+    return verified
+  }
+}
+
+function isActive (key: StoredKey, now: number): boolean {
+  return key.revokedAt === null && (key.expiresAt === null || key.expiresAt > now)
+}
+
+const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
+
+export function toView (key: StoredKey): KeyView {
+  return {
+    id: key.id,
+    name: key.name,
+    scopes: key.scopes.filter(isScope),
+    createdAt: new Date(key.createdAt).toISOString(),
+    expiresAt: iso(key.expiresAt),
+    lastUsedAt: iso(key.lastUsedAt),
+    revokedAt: iso(key.revokedAt)
+  }
+}
+
+function issued (key: StoredKey, secret: string): IssuedKey {
+  return {
+    id: key.id,
+    key: formatKey(key.id, secret),
+    name: key.name,
+    scopes: key.scopes.filter(isScope),
+    createdAt: new Date(key.createdAt).toISOString(),
+    expiresAt: iso(key.expiresAt)
+  }
+}
