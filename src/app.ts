@@ -11,6 +11,7 @@ import rateLimit from '../plugins/rate-limit.js'
 import securityHeaders from '../plugins/security-headers.js'
 import storage from '../plugins/storage.js'
 import swagger from '../plugins/swagger.js'
+import underPressure from '../plugins/under-pressure.js'
 import apiAuthRoutes from '../routes/api/v1/auth.js'
 import apiKeyRoutes from '../routes/api/v1/keys.js'
 import apiMessageRoutes from '../routes/api/v1/messages.js'
@@ -34,6 +35,7 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(errorHandler)
   await app.register(securityHeaders)
   await app.register(cors)
+  await app.register(underPressure)
   await app.register(storage)
   await app.register(rateLimit)
   await app.register(accepts)

@@ -17,6 +17,14 @@ async function main (): Promise<void> {
   }
 
   const app = await buildApp(config)
+  // A keep-alive connection whose request is in flight at SIGTERM would hold close() open
+  // until keepAliveTimeout: once closing, every response tells the client to hang up.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an uncaught error')
     else app.log.info({ signal }, 'shutting down')

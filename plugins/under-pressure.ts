@@ -1,0 +1,38 @@
+import createError from '@fastify/error'
+import underPressure from '@fastify/under-pressure'
+import fp from 'fastify-plugin'
+
+// SERVICE_UNAVAILABLE is a code the error handler shows as is (it names nothing internal),
+// so the client gets the standard body with a message it can act on.
+export const Overloaded = createError('SERVICE_UNAVAILABLE', 'The server is overloaded, try again shortly', 503)
+
+export interface UnderPressureOptions {
+  /** mean event-loop delay (ms) over one sample above which requests get 503 */
+  maxEventLoopDelay?: number
+  /** how often (ms) the event-loop delay is measured */
+  sampleInterval?: number
+  /** seconds sent in Retry-After */
+  retryAfter?: number
+}
+
+/**
+ * When the event loop is saturated, answer 503 with Retry-After at once instead of
+ * letting every request time out. /health stays 200 (it means "the process runs", and a
+ * busy process must not be restarted for being busy); /ready does answer 503, which takes
+ * an overloaded instance out of a load balancer until it recovers.
+ */
+export default fp<UnderPressureOptions>(async function underPressurePlugin (app, options) {
+  const retryAfter = options.retryAfter ?? 5
+  await app.register(underPressure, {
+    maxEventLoopDelay: options.maxEventLoopDelay ?? 1000,
+    sampleInterval: options.sampleInterval ?? 1000,
+    retryAfter,
+    // Thrown from here (not under-pressure's default error) so the one error handler
+    // writes the body of API.md.
+    pressureHandler: async (request, reply) => {
+      if (request.routeOptions.url === '/health') return
+      reply.header('retry-after', String(retryAfter))
+      throw new Overloaded()
+    }
+  })
+}, { name: 'under-pressure', dependencies: ['config', 'error-handler'] })
