@@ -154,7 +154,7 @@ export class ApiKeys {
   constructor (private readonly store: KeyStore, options: ApiKeysOptions = {}) {
     const ttl = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS
     const max = options.cacheMax ?? 10_000
-    this.now = options.now ?? Date.now
+    this.now = options.now ?? (() => Date.now())
     this.verify = options.verify ?? verifySecret
     this.hash = options.hash ?? hashSecret
     this.touchIntervalMs = options.touchIntervalMs ?? 60_000

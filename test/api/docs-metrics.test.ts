@@ -1,0 +1,66 @@
+import t from 'tap'
+import { build } from '../helper.js'
+import { makeKey, tokenFor, withKey, withToken } from './api-helper.js'
+
+const config = { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
+
+t.test('GET /metrics is Prometheus text for metrics:read only', async (t) => {
+  const app = await build(t, { store: 'memory', config })
+  const reader = await makeKey(app, ['metrics:read'])
+  const other = await makeKey(app, ['messages:read'])
+  await app.inject({ url: '/api/v1/messages', headers: withKey(other.key) })
+
+  t.equal((await app.inject({ url: '/metrics' })).statusCode, 401)
+  t.equal((await app.inject({ url: '/metrics', headers: withKey(other.key) })).statusCode, 403)
+  for (const headers of [withKey(reader.key), withToken(await tokenFor(app, reader.key))]) {
+    const res = await app.inject({ url: '/metrics', headers })
+    t.equal(res.statusCode, 200)
+    t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+    t.match(res.body, /# TYPE process_cpu_user_seconds_total counter/)
+    t.match(res.body, /http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/messages"[^}]*\} \d+/)
+    t.notMatch(res.body, /msk_/)
+  }
+  t.equal((await app.inject({ method: 'POST', url: '/metrics', headers: withKey(reader.key) })).statusCode, 405)
+})
+
+t.test('two apps in one process keep separate metrics', async (t) => {
+  await build(t, { store: 'memory', config })
+  const second = await build(t, { store: 'memory', config })
+  t.ok(second.metricsRegistry)
+})
+
+t.test('GET /docs/json is the OpenAPI 3 document of every route, with both security schemes', async (t) => {
+  const app = await build(t, { store: 'memory', config })
+  const res = await app.inject({ url: '/docs/json' })
+  t.equal(res.statusCode, 200)
+  const doc = res.json()
+  t.match(doc.openapi, /^3\./)
+  t.same(doc.components.securitySchemes.apiKey, { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'msk_<keyId>_<secret>' })
+  t.match(doc.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+  const expected: Array<[string, string]> = [
+    ['/api/v1/auth/token', 'post'], ['/api/v1/auth/revoke', 'post'],
+    ['/api/v1/messages', 'post'], ['/api/v1/messages', 'get'], ['/api/v1/messages/{id}', 'get'], ['/api/v1/messages/{id}', 'delete'],
+    ['/api/v1/keys', 'post'], ['/api/v1/keys', 'get'], ['/api/v1/keys/{id}', 'get'], ['/api/v1/keys/{id}', 'delete'], ['/api/v1/keys/{id}/rotate', 'post'],
+    ['/metrics', 'get'], ['/', 'post'], ['/msg/{id}', 'get']
+  ]
+  for (const [path, method] of expected) {
+    const operation = doc.paths[path]?.[method]
+    t.ok(operation, `${method.toUpperCase()} ${path} is documented`)
+    if (path.startsWith('/api/') || path === '/metrics') {
+      t.ok(operation?.security?.length > 0, `${method.toUpperCase()} ${path} names its credentials`)
+      t.ok(operation?.responses?.['401'], `${method.toUpperCase()} ${path} documents 401`)
+    }
+  }
+  t.same(doc.paths['/api/v1/auth/token'].post.security, [{ apiKey: [] }])
+  t.same(doc.paths['/api/v1/auth/revoke'].post.security, [{ bearerAuth: [] }])
+  t.ok(doc.paths['/api/v1/keys'].post.requestBody, 'request bodies are documented')
+})
+
+t.test('GET /docs is the UI, with the security headers', async (t) => {
+  const app = await build(t, { store: 'memory', config })
+  const res = await app.inject({ url: '/docs' })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /text\/html/)
+  t.notMatch(res.headers['content-security-policy'], /unsafe-inline/)
+  t.equal(res.headers['x-frame-options'], 'DENY')
+})
