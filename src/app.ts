@@ -28,7 +28,7 @@ export type App = FastifyInstance
  * they all run the same server options and the same plugins in the same order.
  */
 export async function buildApp (config: Config, overrides: ServerOptionsOverrides = {}): Promise<App> {
-  const app = Fastify(serverOptions(config, overrides)).withTypeProvider<TypeBoxTypeProvider>()
+  const app = Fastify(await serverOptions(config, overrides)).withTypeProvider<TypeBoxTypeProvider>()
 
   // Order matters, and each plugin's `dependencies` make a wrong order fail at start-up.
   await app.register(configPlugin, { config })

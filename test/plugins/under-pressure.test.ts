@@ -58,7 +58,7 @@ t.test('the real app answers 503 with Retry-After and the standard body while th
 
 t.test('the plugin on a bare instance: it recovers once the loop is free again', async (t) => {
   const config = loadConfig({}, { LOG_LEVEL: 'silent' })
-  const app = Fastify(serverOptions(config))
+  const app = Fastify(await serverOptions(config))
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
   await app.register(underPressure, { maxEventLoopDelay: 100, sampleInterval: 50, retryAfter: 2 })

@@ -1,0 +1,265 @@
+// `npm run bench`: the hot paths of the real server against a bare Fastify + ioredis
+// baseline, measured in the same run on the same Redis, reported as ratios.
+// `npm run bench:check` also fails when a ratio misses its target. Load goes to 127.0.0.1 only.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { freePort, RedisServer } from '../scripts/lib/redis-server.js'
+
+const { values: args } = parseArgs({
+  options: {
+    check: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    only: { type: 'string' }
+  }
+})
+const ROUNDS = Number(args.rounds)
+const DURATION = Number(args.duration)
+const WARMUP = Number(args.warmup)
+const CONNECTIONS = Number(args.connections)
+const IDS = 1000
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const dist = (path: string): string => join(root, 'dist', path)
+
+interface Target { name: 'app' | 'baseline', url: string, process: ChildProcess }
+interface Scenario {
+  name: string
+  target: 'app' | 'baseline'
+  /** the baseline scenario this one is compared with */
+  versus?: string
+  method: 'GET' | 'POST'
+  path: string | (() => string)
+  headers?: Record<string, string>
+  body?: string
+}
+interface Measurement { reqPerSec: number, p50: number, p99: number, errors: number, non2xx: number }
+
+const content = 'x'.repeat(200)
+const jsonBody = JSON.stringify({ content })
+
+async function startProcess (name: Target['name'], entry: string, env: Record<string, string>): Promise<Target> {
+  const port = await freePort()
+  const child = spawn(process.execPath, [entry], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 200; i++) {
+    try { if ((await fetch(`${url}/health`)).ok) return { name, url, process: child } } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`${name} did not start`)
+}
+
+async function json (url: string, init: RequestInit): Promise<Record<string, unknown>> {
+  const res = await fetch(url, init)
+  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`)
+  return await res.json() as Record<string, unknown>
+}
+
+async function createIds (url: string): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < IDS; i++) {
+    ids.push((await json(`${url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: jsonBody })).id as string)
+  }
+  return ids
+}
+
+function cycling (ids: string[]): () => string {
+  let next = 0
+  return () => `/msg/${ids[next++ % ids.length] ?? ''}`
+}
+
+/** The key tool, as an operator runs it: prints one JSON object. */
+async function createApiKey (redisUrl: string): Promise<string | null> {
+  const child = spawn(process.execPath, [dist('scripts/keys.js'), 'create', '--name', 'bench', '--scopes', 'messages:write,messages:read'], {
+    env: { PATH: process.env.PATH ?? '', REDIS_URL: redisUrl, LOG_LEVEL: 'silent' },
+    stdio: ['ignore', 'pipe', 'ignore']
+  })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const code = await new Promise((resolve) => child.once('exit', resolve))
+  if (code !== 0) return null
+  try { return (JSON.parse(out) as { key: string }).key } catch { return null }
+}
+
+async function measure (target: Target, scenario: Scenario, seconds: number): Promise<Measurement> {
+  const path = scenario.path
+  const result = await autocannon({
+    url: target.url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [{
+      method: scenario.method,
+      headers: scenario.headers ?? {},
+      ...(scenario.body !== undefined ? { body: scenario.body } : {}),
+      setupRequest: (request) => ({ ...request, path: typeof path === 'string' ? path : path() })
+    }]
+  })
+  return {
+    reqPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx
+  }
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? 0
+}
+
+async function main (): Promise<void> {
+  const redis = process.env.REDIS_URL === undefined ? await RedisServer.start() : null
+  const redisUrl = process.env.REDIS_URL ?? redis?.url ?? ''
+  const logDir = mkdtempSync(join(tmpdir(), 'missive-bench-'))
+  const targets: Target[] = []
+  try {
+    const app = await startProcess('app', dist('src/server.js'), {
+      NODE_ENV: 'production',
+      REDIS_URL: redisUrl,
+      JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
+      LOG_LEVEL: 'info',
+      LOG_FILE: join(logDir, 'missive.log'),
+      RATE_LIMIT_CREATE_MAX: '1000000000',
+      RATE_LIMIT_READ_MAX: '1000000000',
+      RATE_LIMIT_API_MAX: '1000000000',
+      AUTH_FAILURE_MAX: '1000000000'
+    })
+    const baseline = await startProcess('baseline', dist('bench/baseline-server.js'), { REDIS_URL: redisUrl })
+    targets.push(app, baseline)
+
+    const appIds = await createIds(app.url)
+    const baselineIds = await createIds(baseline.url)
+    const scenarios: Scenario[] = [
+      { name: 'baseline POST /', target: 'baseline', method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, body: jsonBody },
+      { name: 'baseline GET /msg/:id', target: 'baseline', method: 'GET', path: cycling(baselineIds) },
+      { name: 'baseline GET /health', target: 'baseline', method: 'GET', path: '/health' },
+      { name: 'POST /', target: 'app', versus: 'baseline POST /', method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, body: jsonBody },
+      { name: 'GET /msg/:id', target: 'app', versus: 'baseline GET /msg/:id', method: 'GET', path: cycling(appIds) },
+      { name: 'GET /msg/:id text/plain', target: 'app', versus: 'baseline GET /msg/:id', method: 'GET', path: cycling(appIds), headers: { accept: 'text/plain' } },
+      { name: 'GET /health', target: 'app', versus: 'baseline GET /health', method: 'GET', path: '/health' }
+    ]
+
+    const apiKey = await createApiKey(redisUrl)
+    if (apiKey === null) {
+      process.stderr.write('note: the key tool is not available, so the /api/v1 scenarios are skipped\n')
+    } else {
+      const token = (await json(`${app.url}/api/v1/auth/token`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, body: '{}' })).access_token as string
+      const api = { method: 'POST' as const, target: 'app' as const, versus: 'baseline POST /', path: '/api/v1/messages', body: jsonBody }
+      scenarios.push(
+        { ...api, name: 'POST /api/v1/messages (API key)', headers: { 'content-type': 'application/json', 'x-api-key': apiKey } },
+        { ...api, name: 'POST /api/v1/messages (JWT)', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } }
+      )
+    }
+    const selected = args.only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(args.only as string) || s.target === 'baseline')
+
+    const rounds = new Map<string, Measurement[]>()
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const scenario of selected) {
+        const target = scenario.target === 'app' ? app : baseline
+        if (WARMUP > 0) await measure(target, scenario, WARMUP)
+        const m = await measure(target, scenario, DURATION)
+        rounds.set(scenario.name, [...(rounds.get(scenario.name) ?? []), m])
+        process.stderr.write(`round ${round}/${ROUNDS} ${scenario.name}: ${Math.round(m.reqPerSec)} req/s, p99 ${m.p99} ms\n`)
+      }
+    }
+
+    const report = summarize(selected, rounds)
+    print(report)
+    const resultsDir = join(root, 'bench', 'results')
+    mkdirSync(resultsDir, { recursive: true })
+    const file = join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+    const payload = JSON.stringify({ date: new Date().toISOString(), node: process.version, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP, rounds: ROUNDS, scenarios: report }, null, 2)
+    writeFileSync(file, payload)
+    writeFileSync(join(resultsDir, 'latest.json'), payload)
+    process.stdout.write(`\nresults: ${file}\n`)
+
+    const failures = verdict(report)
+    for (const failure of failures) process.stdout.write(`FAIL ${failure}\n`)
+    if (failures.some((f) => f.startsWith('errors')) || (args.check && failures.length > 0)) process.exitCode = 1
+  } finally {
+    // Stop the servers before their Redis, so neither sees its store vanish.
+    await Promise.all(targets.map(async (target) => {
+      if (target.process.exitCode !== null) return
+      const exited = new Promise((resolve) => target.process.once('exit', resolve))
+      target.process.kill('SIGTERM')
+      await exited
+    }))
+    await redis?.destroy()
+  }
+}
+
+interface Row {
+  name: string
+  reqPerSec: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+  versus: string | null
+  ratio: number | null
+  p99Ratio: number | null
+}
+
+function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>): Row[] {
+  return scenarios.map((scenario) => {
+    const ms = rounds.get(scenario.name) ?? []
+    const base = scenario.versus === undefined ? [] : rounds.get(scenario.versus) ?? []
+    // Ratios are taken round by round (both measured minutes apart at most), then the median.
+    const ratios = ms.map((m, i) => base[i] === undefined ? NaN : m.reqPerSec / (base[i] as Measurement).reqPerSec).filter(Number.isFinite)
+    const p99Ratios = ms.map((m, i) => base[i] === undefined ? NaN : m.p99 / Math.max((base[i] as Measurement).p99, 1)).filter(Number.isFinite)
+    return {
+      name: scenario.name,
+      reqPerSec: Math.round(median(ms.map((m) => m.reqPerSec))),
+      p50: median(ms.map((m) => m.p50)),
+      p99: median(ms.map((m) => m.p99)),
+      errors: ms.reduce((sum, m) => sum + m.errors, 0),
+      non2xx: ms.reduce((sum, m) => sum + m.non2xx, 0),
+      versus: scenario.versus ?? null,
+      ratio: ratios.length > 0 ? Number(median(ratios).toFixed(2)) : null,
+      p99Ratio: p99Ratios.length > 0 ? Number(median(p99Ratios).toFixed(2)) : null
+    }
+  })
+}
+
+function print (rows: Row[]): void {
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs baseline', 'p99 vs baseline']
+  const lines = rows.map((r) => [r.name, String(r.reqPerSec), String(r.p50), String(r.p99), String(r.errors), String(r.non2xx), r.ratio === null ? '' : `${r.ratio.toFixed(2)}x`, r.p99Ratio === null ? '' : `${r.p99Ratio.toFixed(2)}x`])
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)))
+  const row = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
+  process.stdout.write([row(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(row)].join('\n') + '\n')
+}
+
+/** The targets of issue 4; any error or non-2xx response fails the run whatever the mode. */
+function verdict (rows: Row[]): string[] {
+  const failures: string[] = []
+  const byName = new Map(rows.map((r) => [r.name, r]))
+  for (const r of rows) {
+    if (r.errors > 0 || r.non2xx > 0) failures.push(`errors: ${r.name} had ${r.errors} errors and ${r.non2xx} non-2xx responses`)
+  }
+  for (const name of ['POST /', 'GET /msg/:id']) {
+    const r = byName.get(name)
+    if (r?.ratio != null && r.ratio < 0.8) failures.push(`${name}: ${r.ratio}x the baseline's req/s, target 0.80x`)
+    if (r?.p99Ratio != null && r.p99Ratio > 1.5) failures.push(`${name}: p99 ${r.p99Ratio}x the baseline's, target at most 1.5x`)
+  }
+  const anonymous = byName.get('POST /')
+  for (const name of ['POST /api/v1/messages (API key)', 'POST /api/v1/messages (JWT)']) {
+    const r = byName.get(name)
+    if (r !== undefined && anonymous !== undefined && r.reqPerSec < 0.9 * anonymous.reqPerSec) {
+      failures.push(`${name}: ${(r.reqPerSec / anonymous.reqPerSec).toFixed(2)}x the anonymous POST /, target 0.90x`)
+    }
+  }
+  return failures
+}
+
+await main()

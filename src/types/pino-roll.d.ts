@@ -1,0 +1,14 @@
+// pino-roll ships no types: the part of its API this project uses.
+declare module 'pino-roll' {
+  import type { DestinationStream } from 'pino'
+  interface PinoRollOptions {
+    file: string | (() => string)
+    frequency?: 'daily' | 'hourly' | number
+    dateFormat?: string
+    size?: string | number
+    mkdir?: boolean
+    limit?: { count?: number, removeOtherLogFiles?: boolean }
+    symlink?: boolean
+  }
+  export default function pinoRoll (options: PinoRollOptions): Promise<DestinationStream & { end: () => void }>
+}
