@@ -1,6 +1,7 @@
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import { RateLimited } from '../src/errors.js'
+import { SharedCounters, sharedRateLimitStore } from '../src/storage/redis/rate-limit-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,18 +18,25 @@ declare module 'fastify' {
 }
 
 /**
- * @fastify/rate-limit with its counters in Redis when Redis is configured, so every
- * instance shares them. Limits are opt-in per route (global: false): /health and /ready
+ * @fastify/rate-limit with its counters shared through Redis when Redis is configured, so
+ * every instance sees them (src/storage/redis/rate-limit-store.ts: counted locally in the
+ * first half of a client's budget and synced every 100 ms, counted in Redis one by one in
+ * the second half; exact on one instance). Without Redis, the plugin's in-process store. Limits are opt-in per route (global: false): /health and /ready
  * never take one. If Redis fails mid-request the limiter lets the request through
  * (skipOnError) and the route itself answers 503: an outage never turns into 500s.
  */
 export default fp(async function rateLimitPlugin (app) {
-  const { config } = app
+  const { config, redisClient } = app
+  let store = {}
+  if (redisClient !== null) {
+    const counters = new SharedCounters(redisClient)
+    app.addHook('onClose', async () => { counters.close() })
+    store = { store: sharedRateLimitStore(counters, 'rl:') }
+  }
   await app.register(rateLimit, {
     global: false,
     timeWindow: config.RATE_LIMIT_WINDOW_MS,
-    ...(app.redisClient !== null ? { redis: app.redisClient } : {}),
-    nameSpace: 'rl:',
+    ...store,
     skipOnError: true,
     errorResponseBuilder: (_request, context) => new RateLimited(context.after)
   })
