@@ -43,18 +43,30 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions
   }
 }
 
+// Log writes are buffered up to this many bytes and flushed at least this often, so a busy
+// server makes one write per batch of lines instead of one per line, and a quiet one still
+// shows each line within a second.
+const LOG_BATCH_BYTES = 8 * 1024
+const LOG_FLUSH_MS = 1000
+
 /**
  * Where log lines go: the given stream (tests), LOG_FILE with a new file every day
  * (pino-roll, written from this thread: a transport worker cost more CPU per line than
  * the write itself), or stdout. Both writers are asynchronous: logging never blocks the
- * event loop, and lines written while a write is pending go out together.
+ * event loop.
  */
 export async function openLogDestination (config: Pick<Config, 'LOG_FILE'>, stream?: DestinationStream): Promise<DestinationStream> {
   if (stream !== undefined) return stream
-  if (config.LOG_FILE !== undefined) {
-    return await pinoRoll({ file: config.LOG_FILE, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, limit: { count: 14 } })
-  }
-  return pino.destination({ dest: 1, sync: false })
+  const destination = config.LOG_FILE !== undefined
+    ? await pinoRoll({ file: config.LOG_FILE, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, limit: { count: 14 }, minLength: LOG_BATCH_BYTES })
+    : pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES })
+  const flusher = setInterval(() => { destination.flush?.(() => {}) }, LOG_FLUSH_MS).unref()
+  // On exit, whatever is still buffered is written synchronously.
+  process.once('exit', () => {
+    clearInterval(flusher)
+    try { destination.flushSync?.() } catch {}
+  })
+  return destination
 }
 
 /**

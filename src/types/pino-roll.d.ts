@@ -9,6 +9,8 @@ declare module 'pino-roll' {
     mkdir?: boolean
     limit?: { count?: number, removeOtherLogFiles?: boolean }
     symlink?: boolean
+    /** passed to sonic-boom: buffer this many bytes before writing */
+    minLength?: number
   }
-  export default function pinoRoll (options: PinoRollOptions): Promise<DestinationStream & { end: () => void }>
+  export default function pinoRoll (options: PinoRollOptions): Promise<DestinationStream & { end: () => void, flush: (cb?: (err?: Error) => void) => void, flushSync: () => void }>
 }
