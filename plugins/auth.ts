@@ -221,8 +221,11 @@ export default fp(async function auth (app) {
   }
 
   const both: readonly CredentialKind[] = ['api-key', 'jwt']
+  // One limiter for every protected route: a key has one budget, whichever route it calls
+  // (each rateLimit() call would otherwise get its own in-memory counters).
+  const perKeyLimit = app.rateLimit(app.limits.api) as onRequestAsyncHookHandler
   app.decorate('authorize', function authorize (scope: Scope | null, options: AuthorizeOptions = {}) {
-    const hooks = [authenticator(options.accept ?? both), app.rateLimit(app.limits.api) as onRequestAsyncHookHandler]
+    const hooks = [authenticator(options.accept ?? both), perKeyLimit]
     if (scope !== null) hooks.push(scopeCheck(scope))
     return hooks
   })

@@ -84,3 +84,15 @@ t.test('a key\'s own rateLimit overrides RATE_LIMIT_API_MAX', async (t) => {
   t.same(codes, [200, 200, 429])
   t.equal((await app.inject({ url: '/api/v1/keys', headers: withKey(admin.key) })).headers['x-ratelimit-limit'], '100')
 })
+
+t.test('on the in-memory store too, one key has one budget across routes', async (t) => {
+  const app = await build(t, { store: 'memory', config: { JWT_SECRET, RATE_LIMIT_API_MAX: 3 } })
+  const { key } = await makeKey(app, ['messages:read', 'keys:admin'])
+  const codes = [
+    (await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode,
+    (await app.inject({ url: '/api/v1/keys', headers: withKey(key) })).statusCode,
+    (await app.inject({ method: 'POST', url: '/api/v1/auth/token', headers: withKey(key) })).statusCode,
+    (await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode
+  ]
+  t.same(codes, [200, 200, 200, 429])
+})
