@@ -2,7 +2,7 @@
 // baseline, measured in the same run on the same Redis, reported as ratios.
 // `npm run bench:check` also fails when a ratio misses its target. Load goes to 127.0.0.1 only.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -40,7 +40,23 @@ interface Scenario {
   headers?: Record<string, string>
   body?: string
 }
-interface Measurement { reqPerSec: number, p50: number, p99: number, errors: number, non2xx: number }
+interface Measurement { reqPerSec: number, p50: number, p99: number, errors: number, non2xx: number, cpuMicrosPerRequest: number }
+
+/**
+ * CPU time (user + system) a process has used, in microseconds, from /proc. Throughput on a
+ * shared 2-core machine swings with whatever else runs; the server's CPU time per request
+ * does not, so it is reported beside req/s and gives a steadier ratio.
+ */
+function cpuMicros (pid: number | undefined): number {
+  if (pid === undefined) return NaN
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    const ticks = Number(fields[11]) + Number(fields[12])
+    return ticks * (1_000_000 / 100)
+  } catch {
+    return NaN
+  }
+}
 
 const content = 'x'.repeat(200)
 const jsonBody = JSON.stringify({ content })
@@ -93,6 +109,7 @@ async function createApiKey (redisUrl: string): Promise<string | null> {
 
 async function measure (target: Target, scenario: Scenario, seconds: number): Promise<Measurement> {
   const path = scenario.path
+  const cpuBefore = cpuMicros(target.process.pid)
   const result = await autocannon({
     url: target.url,
     connections: CONNECTIONS,
@@ -109,7 +126,8 @@ async function measure (target: Target, scenario: Scenario, seconds: number): Pr
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
-    non2xx: result.non2xx
+    non2xx: result.non2xx,
+    cpuMicrosPerRequest: (cpuMicros(target.process.pid) - cpuBefore) / Math.max(result.requests.total, 1)
   }
 }
 
@@ -202,6 +220,9 @@ async function main (): Promise<void> {
 interface Row {
   name: string
   reqPerSec: number
+  cpuMicrosPerRequest: number
+  /** the baseline's CPU per request over this one's: the throughput ratio on a CPU-bound server */
+  cpuRatio: number | null
   p50: number
   p99: number
   errors: number
@@ -217,10 +238,13 @@ function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>): 
     const base = scenario.versus === undefined ? [] : rounds.get(scenario.versus) ?? []
     // Ratios are taken round by round (both measured minutes apart at most), then the median.
     const ratios = ms.map((m, i) => base[i] === undefined ? NaN : m.reqPerSec / (base[i] as Measurement).reqPerSec).filter(Number.isFinite)
+    const cpuRatios = ms.map((m, i) => base[i] === undefined ? NaN : (base[i] as Measurement).cpuMicrosPerRequest / m.cpuMicrosPerRequest).filter(Number.isFinite)
     const p99Ratios = ms.map((m, i) => base[i] === undefined ? NaN : m.p99 / Math.max((base[i] as Measurement).p99, 1)).filter(Number.isFinite)
     return {
       name: scenario.name,
       reqPerSec: Math.round(median(ms.map((m) => m.reqPerSec))),
+      cpuMicrosPerRequest: Math.round(median(ms.map((m) => m.cpuMicrosPerRequest))),
+      cpuRatio: cpuRatios.length > 0 ? Number(median(cpuRatios).toFixed(2)) : null,
       p50: median(ms.map((m) => m.p50)),
       p99: median(ms.map((m) => m.p99)),
       errors: ms.reduce((sum, m) => sum + m.errors, 0),
@@ -233,8 +257,9 @@ function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>): 
 }
 
 function print (rows: Row[]): void {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs baseline', 'p99 vs baseline']
-  const lines = rows.map((r) => [r.name, String(r.reqPerSec), String(r.p50), String(r.p99), String(r.errors), String(r.non2xx), r.ratio === null ? '' : `${r.ratio.toFixed(2)}x`, r.p99Ratio === null ? '' : `${r.p99Ratio.toFixed(2)}x`])
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', 'non-2xx', 'req/s vs baseline', 'p99 vs baseline', 'CPU/req: baseline ÷ this']
+  const x = (ratio: number | null): string => ratio === null ? '' : `${ratio.toFixed(2)}x`
+  const lines = rows.map((r) => [r.name, String(r.reqPerSec), String(r.p50), String(r.p99), String(r.cpuMicrosPerRequest), String(r.errors), String(r.non2xx), x(r.ratio), x(r.p99Ratio), x(r.cpuRatio)])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)))
   const row = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
   process.stdout.write([row(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(row)].join('\n') + '\n')
