@@ -24,7 +24,15 @@ export const helmetOptions: Readonly<HelmetOptions> = {
   crossOriginResourcePolicy: { policy: 'same-origin' },
   crossOriginEmbedderPolicy: false,
   strictTransportSecurity: { maxAge: 31536000, includeSubDomains: true },
-  xPoweredBy: false
+  xPoweredBy: false,
+  // Headers for software long gone (IE8 downloads, Flash/Acrobat cross-domain policies,
+  // the removed XSS auditor) and page-level hints with no effect on a JSON API: each is
+  // written and validated on every response, for nothing.
+  xDownloadOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
+  xDnsPrefetchControl: false,
+  originAgentCluster: false
 }
 
 /**
