@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto'
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import { envSchema } from 'env-schema'
 import { EnvSchema, type Env } from '../schemas/env.js'
 import { version } from './version.js'
@@ -121,7 +122,13 @@ function readTls (certFile: string | undefined, keyFile: string | undefined): Co
   if (certFile === undefined && keyFile === undefined) return null
   if (certFile === undefined) throw new ConfigError('TLS_CERT_FILE', 'must be set when TLS_KEY_FILE is set')
   if (keyFile === undefined) throw new ConfigError('TLS_KEY_FILE', 'must be set when TLS_CERT_FILE is set')
-  return Object.freeze({ cert: readable('TLS_CERT_FILE', certFile), key: readable('TLS_KEY_FILE', keyFile) })
+  const cert = readable('TLS_CERT_FILE', certFile)
+  const key = readable('TLS_KEY_FILE', keyFile)
+  // Checked here, so a wrong file is named now instead of failing later inside the TLS stack.
+  try { if (new X509Certificate(cert).subject === undefined) throw new Error('no subject') } catch { throw new ConfigError('TLS_CERT_FILE', 'does not hold a PEM certificate') }
+  try { createPrivateKey(key) } catch { throw new ConfigError('TLS_KEY_FILE', 'does not hold a PEM private key') }
+  try { createSecureContext({ cert, key }) } catch { throw new ConfigError('TLS_KEY_FILE', 'does not match the certificate in TLS_CERT_FILE') }
+  return Object.freeze({ cert, key })
 }
 
 function readable (variable: string, file: string): Buffer {

@@ -74,6 +74,7 @@ t.test('each bad value: one line that names the variable, never its value', asyn
     [{ TLS_CERT_FILE: join(dir, 'cert.pem') }, 'TLS_KEY_FILE'],
     [{ TLS_CERT_FILE: join(dir, 'missing.pem'), TLS_KEY_FILE: join(dir, 'cert.pem') }, 'TLS_CERT_FILE'],
     [{ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'missing.pem') }, 'TLS_KEY_FILE'],
+    [{ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'cert.pem') }, 'TLS_CERT_FILE'],
     [{ ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }, 'ENCRYPTION_KEY'],
     [{ ENCRYPTION_KEY: 'not base64 at all!' }, 'ENCRYPTION_KEY']
   ]
