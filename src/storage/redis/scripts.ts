@@ -14,8 +14,10 @@ return 1`
  * KEYS[1] message, KEYS[2] its view counter. Returns nil when gone, else {body, viewsLeft}
  * with viewsLeft -1 for unlimited. The read that takes the last view deletes both keys, so
  * exactly maxViews reads ever succeed, however many race.
+ * allow-oom: its writes (DECR of an existing counter, DEL) never grow memory, so a full
+ * Redis (maxmemory, noeviction) still serves counted views instead of refusing every one.
  */
-export const consume = `
+export const consume = `#!lua flags=allow-oom
 local body = redis.call('GET', KEYS[1])
 if not body then return nil end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {body, -1} end

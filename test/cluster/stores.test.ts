@@ -1,0 +1,39 @@
+import t from 'tap'
+import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
+import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
+import { apiKeyKey, apiKeyTouchedKey, messageKey, ownerIndexKey, viewsKey } from '../../src/storage/redis/keys.js'
+import { sleep } from '../helper.js'
+import { keyStoreContract } from '../storage/key-store.contract.js'
+import { message, messageStoreContract } from '../storage/message-store.contract.js'
+import { clusterClient, testCluster } from './cluster.js'
+
+t.test('message store contract on a 3-master Redis Cluster', async (t) => {
+  const cluster = await testCluster()
+  messageStoreContract(t, async (t) => {
+    await cluster.flushAll()
+    return { store: new RedisMessageStore(await clusterClient(t, cluster)), elapse: sleep }
+  })
+})
+
+keyStoreContract(t, 'key store on a 3-master Redis Cluster', async (t) => {
+  const cluster = await testCluster()
+  await cluster.flushAll()
+  const client = await clusterClient(t as Parameters<typeof clusterClient>[0], cluster)
+  return new RedisKeyStore(client)
+})
+
+t.test('the keys one operation touches share a slot; messages spread over every master', async (t) => {
+  const cluster = await testCluster()
+  await cluster.flushAll()
+  const client = await clusterClient(t, cluster)
+  const store = new RedisMessageStore(client)
+  const slot = async (key: string): Promise<unknown> => await client.call('CLUSTER', 'KEYSLOT', key)
+  const id = 'AAAAAAAAAAAAAAAAAAAAAA'
+  t.equal(await slot(viewsKey(id)), await slot(messageKey(id)))
+  t.equal(await slot(apiKeyTouchedKey('abcdefabcdef')), await slot(apiKeyKey('abcdefabcdef')))
+  for (let i = 0; i < 60; i++) await store.create(message({ maxViews: 2, owner: 'ownerkey0001' }))
+  const perNode = await cluster.eachNode(async (client) => await client.dbsize())
+  t.ok(perNode.every((keys) => keys > 0), `keys on every master: ${perNode.join(', ')}`)
+  t.equal((await store.listOwned('ownerkey0001', 100, null)).items.length, 60, 'an owner\'s index finds messages on every master')
+  t.equal(await slot(ownerIndexKey('ownerkey0001')), await slot('{ownerkey0001}'))
+})

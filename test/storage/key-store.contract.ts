@@ -1,0 +1,111 @@
+import type { Test } from 'tap'
+import type { KeyStore, StoredKey } from '../../src/storage/key-store.js'
+import { sleep } from '../helper.js'
+
+/** what the contract needs of a test */
+export interface KeyStoreTest { teardown: (fn: () => unknown) => void }
+
+function sampleKey (id: string, overrides: Partial<StoredKey> = {}): StoredKey {
+  return {
+    id,
+    name: 'a service',
+    scopes: ['messages:read', 'messages:write'],
+    createdAt: Date.now(),
+    expiresAt: null,
+    lastUsedAt: null,
+    revokedAt: null,
+    rateLimit: null,
+    hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA',
+    previousHash: null,
+    previousUntil: null,
+    ...overrides
+  }
+}
+
+/**
+ * The one contract every key store keeps: the memory store and real Redis
+ * (test/storage/key-store.test.ts), and a Redis Cluster (test/cluster/stores.test.ts).
+ */
+export function keyStoreContract (t: Test, name: string, open: (t: KeyStoreTest) => Promise<KeyStore>): void {
+  t.test(`${name}: create never overwrites, get returns every field`, async (t) => {
+    const store = await open(t)
+    const key = sampleKey('aaaaaaaaaaa1', { expiresAt: Date.now() + 60_000, rateLimit: 5 })
+    t.equal(await store.create(key), true)
+    t.equal(await store.create(sampleKey('aaaaaaaaaaa1', { name: 'other' })), false)
+    t.same(await store.get('aaaaaaaaaaa1'), key)
+    t.equal(await store.get('aaaaaaaaaaa2'), null)
+  })
+
+  t.test(`${name}: list is every key, oldest first, revoked included`, async (t) => {
+    const store = await open(t)
+    await store.create(sampleKey('bbbbbbbbbbb2', { createdAt: 2000 }))
+    await store.create(sampleKey('bbbbbbbbbbb1', { createdAt: 1000 }))
+    await store.revoke('bbbbbbbbbbb1', 3000)
+    const listed = await store.list()
+    t.same(listed.map((k) => k.id), ['bbbbbbbbbbb1', 'bbbbbbbbbbb2'])
+    t.equal(listed[0]?.revokedAt, 3000)
+  })
+
+  t.test(`${name}: revoke keeps the first time and moves the epoch`, async (t) => {
+    const store = await open(t)
+    await store.create(sampleKey('ccccccccccc1'))
+    const before = await store.epoch()
+    t.equal(await store.revoke('ccccccccccc1', 1000), 'revoked')
+    t.equal(await store.revoke('ccccccccccc1', 2000), 'already-revoked')
+    t.equal(await store.revoke('ccccccccccc9', 2000), 'unknown')
+    t.equal((await store.get('ccccccccccc1'))?.revokedAt, 1000)
+    t.not(await store.epoch(), before)
+  })
+
+  t.test(`${name}: rotate replaces the hashes of a live key only`, async (t) => {
+    const store = await open(t)
+    await store.create(sampleKey('ddddddddddd1'))
+    const before = await store.epoch()
+    const rotated = await store.rotate('ddddddddddd1', { hash: 'new', previousHash: 'old', previousUntil: 5000 })
+    t.match(rotated, { hash: 'new', previousHash: 'old', previousUntil: 5000, name: 'a service' })
+    t.not(await store.epoch(), before)
+    const again = await store.rotate('ddddddddddd1', { hash: 'newer', previousHash: null, previousUntil: null })
+    t.match(again, { hash: 'newer', previousHash: null, previousUntil: null })
+    t.same(await store.get('ddddddddddd1'), again)
+    t.equal(await store.rotate('ddddddddddd9', { hash: 'x', previousHash: null, previousUntil: null }), null)
+    await store.revoke('ddddddddddd1', 1)
+    t.equal(await store.rotate('ddddddddddd1', { hash: 'x', previousHash: null, previousUntil: null }), null)
+  })
+
+  t.test(`${name}: touch writes lastUsedAt at most once per interval`, async (t) => {
+    const store = await open(t)
+    await store.create(sampleKey('eeeeeeeeeee1'))
+    await store.touch('eeeeeeeeeee1', 1000, 200)
+    await store.touch('eeeeeeeeeee1', 1100, 200)
+    t.equal((await store.get('eeeeeeeeeee1'))?.lastUsedAt, 1000)
+    await sleep(250)
+    await store.touch('eeeeeeeeeee1', 1300, 200)
+    t.equal((await store.get('eeeeeeeeeee1'))?.lastUsedAt, 1300)
+    await store.touch('eeeeeeeeeee9', 1000, 200)
+    t.equal(await store.get('eeeeeeeeeee9'), null, 'touching an unknown key creates nothing')
+  })
+
+  t.test(`${name}: denied tokens stay denied until they expire`, async (t) => {
+    const store = await open(t)
+    t.equal(await store.isTokenDenied('jti-1'), false)
+    await store.denyToken('jti-1', Date.now() + 200)
+    await store.denyToken('jti-2', Date.now() - 1)
+    t.equal(await store.isTokenDenied('jti-1'), true)
+    t.equal(await store.isTokenDenied('jti-2'), false, 'an already expired token needs no entry')
+    await sleep(250)
+    t.equal(await store.isTokenDenied('jti-1'), false)
+  })
+
+  t.test(`${name}: auth failures count per IP in a window that starts with the first`, async (t) => {
+    const store = await open(t)
+    t.same(await store.authFailures('10.0.0.1'), { count: 0, resetMs: 0 })
+    t.equal((await store.recordAuthFailure('10.0.0.1', 300)).count, 1)
+    const second = await store.recordAuthFailure('10.0.0.1', 300)
+    t.equal(second.count, 2)
+    t.ok(second.resetMs > 0 && second.resetMs <= 300)
+    t.equal((await store.authFailures('10.0.0.2')).count, 0)
+    t.equal((await store.authFailures('10.0.0.1')).count, 2)
+    await sleep(350)
+    t.equal((await store.authFailures('10.0.0.1')).count, 0, 'the window passed')
+  })
+}
