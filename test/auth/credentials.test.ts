@@ -99,3 +99,15 @@ t.test('an expired token is refused even when the clock only just passed it', as
   Date.now = () => realNow() + 31_000
   t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 401)
 })
+
+t.test('a token accepted once (and so remembered by the verifier cache) is refused once it expires', async (t) => {
+  const app = await build(t, { store: 'redis', config })
+  const { id } = await makeKey(app, ['messages:read'])
+  const now = Math.floor(Date.now() / 1000)
+  const token = forge({ alg: 'HS256', typ: 'JWT' }, { iss: 'missive', aud: 'missive-api', sub: id, scope: 'messages:read', jti: 'short-lived', iat: now, exp: now + 2 })
+  for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 200)
+  await sleep((now + 2) * 1000 - Date.now() + 300)
+  const res = await app.inject({ url: '/api/v1/messages', headers: withToken(token) })
+  t.equal(res.statusCode, 401)
+  t.ok(res.headers['www-authenticate'])
+})
