@@ -25,7 +25,8 @@ export const redactedPaths = [
 // only its first four characters: enough to correlate, useless to an attacker.
 const ID_IN_PATH = /\/([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{18}(?=[/?#]|$)/g
 export function maskIds (url: string): string {
-  return url.replace(ID_IN_PATH, '/$1…')
+  // Most paths are too short to hold an id: skip the regular expression for them.
+  return url.length < 23 ? url : url.replace(ID_IN_PATH, '/$1…')
 }
 
 export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions {
