@@ -7,7 +7,7 @@ import {
 } from '../schemas/message.js'
 import { InvalidUtf8, MissingBody, OptionsInQuery } from '../src/errors.js'
 import { preferredFormat, varyOn } from '../src/negotiate.js'
-import type { NewMessage } from '../src/messages.js'
+import { messageLimits, type NewMessage } from '../src/messages.js'
 import { jsonBodyLimit } from '../src/server-options.js'
 import { composePage, readPage } from './web-page.js'
 
@@ -17,11 +17,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 /** The anonymous half of API.md section 1: `/` and `/msg/:id`. */
 const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
-  const limits = {
-    maxBytes: config.MESSAGE_MAX_BYTES,
-    defaultTtlSeconds: config.MESSAGE_DEFAULT_TTL_SECONDS,
-    maxTtlSeconds: config.MESSAGE_MAX_TTL_SECONDS
-  }
+  const limits = messageLimits(config, config.MESSAGE_MAX_BYTES)
 
   // text/plain: the raw body is the content, byte for byte, so it must be valid UTF-8
   // (a lenient decoder would silently replace bad bytes). Its limit is the content limit.

@@ -17,6 +17,11 @@ export interface MessageLimits {
   maxTtlSeconds: number
 }
 
+/** The configured TTL bounds with a route's own content limit. */
+export function messageLimits (config: { MESSAGE_DEFAULT_TTL_SECONDS: number, MESSAGE_MAX_TTL_SECONDS: number }, maxBytes: number): MessageLimits {
+  return { maxBytes, defaultTtlSeconds: config.MESSAGE_DEFAULT_TTL_SECONDS, maxTtlSeconds: config.MESSAGE_MAX_TTL_SECONDS }
+}
+
 /** What POST / answers (and POST /api/v1/messages, with `owner`). */
 export interface CreatedMessage {
   id: string

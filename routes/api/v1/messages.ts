@@ -6,17 +6,14 @@ import { errorResponses, MessageIdParamsSchema } from '../../../schemas/common.j
 import { CreateMessageBodySchema, MessageReadSchema } from '../../../schemas/message.js'
 import { principalOf } from '../../../plugins/auth.js'
 import { InvalidCursor } from '../../../src/errors.js'
+import { messageLimits } from '../../../src/messages.js'
 import { jsonBodyLimit } from '../../../src/server-options.js'
 import { decodeCursor } from '../../../src/storage/owner-cursor.js'
 
 /** Messages for services (API.md section 2): owned by the calling key. */
 const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
-  const limits = {
-    maxBytes: config.API_MESSAGE_MAX_BYTES,
-    defaultTtlSeconds: config.MESSAGE_DEFAULT_TTL_SECONDS,
-    maxTtlSeconds: config.MESSAGE_MAX_TTL_SECONDS
-  }
+  const limits = messageLimits(config, config.API_MESSAGE_MAX_BYTES)
   const iso = (ms: number): string => new Date(ms).toISOString()
 
   // JSON only: a text/plain body gets 415 rather than a confusing 400.

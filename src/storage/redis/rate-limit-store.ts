@@ -74,21 +74,32 @@ export class SharedCounters {
 
   /** Adds what is pending plus this request to Redis, and answers with the shared count. */
   private countInRedis (key: string, counter: Counter, callback: Callback): void {
-    const increment = counter.local + 1
-    counter.local = 0
-    counter.inflight += increment
-    this.redis.missiveRateCount(key, increment, counter.windowMs).then(([count, ttl]) => {
-      counter.inflight -= increment
-      counter.shared = Math.max(counter.shared, count)
-      counter.resetAt = Date.now() + ttl
+    counter.local += 1
+    this.push(key, counter).then(({ count, ttl }) => {
       // Redis orders the increments: `count` is this request's place in the window.
       callback(null, { current: count, ttl })
-    }, (err: Error) => {
-      // Kept for the next sync; the limiter lets the request through (skipOnError).
-      counter.inflight -= increment
+    }, (err: Error) => { callback(err) })
+  }
+
+  /**
+   * Moves the counter's local requests to Redis and learns the shared count. On failure
+   * they go back to `local` for the next sync (the limiter lets the request through).
+   */
+  private async push (key: string, counter: Counter): Promise<{ count: number, ttl: number }> {
+    const increment = counter.local
+    counter.local = 0
+    counter.inflight += increment
+    try {
+      const [count, ttl] = await this.redis.missiveRateCount(key, increment, counter.windowMs)
+      counter.shared = Math.max(counter.shared, count)
+      counter.resetAt = Date.now() + ttl
+      return { count, ttl }
+    } catch (err) {
       counter.local += increment
-      callback(err)
-    })
+      throw err
+    } finally {
+      counter.inflight -= increment
+    }
   }
 
   /** Pushes the locally counted requests to Redis and drops finished windows. */
@@ -96,17 +107,7 @@ export class SharedCounters {
     const now = Date.now()
     for (const [key, counter] of this.counters) {
       if (counter.local > 0) {
-        const increment = counter.local
-        counter.local = 0
-        counter.inflight += increment
-        this.redis.missiveRateCount(key, increment, counter.windowMs).then(([count, ttl]) => {
-          counter.inflight -= increment
-          counter.shared = Math.max(counter.shared, count)
-          counter.resetAt = Date.now() + ttl
-        }, () => {
-          counter.inflight -= increment
-          counter.local += increment
-        })
+        this.push(key, counter).catch(() => {})
       } else if (counter.resetAt <= now && counter.inflight === 0) {
         this.counters.delete(key)
       }
