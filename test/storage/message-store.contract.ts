@@ -44,6 +44,15 @@ export function messageStoreContract (t: Test, setup: (t: Test) => Promise<Store
     t.equal((await store.consume(first.id))?.content, 'first')
   })
 
+  t.test('a create refused for a taken id leaves nothing in the new owner\'s list', async (t) => {
+    const { store } = await setup(t)
+    const first = message({ owner: 'ownerkey000a' })
+    t.equal(await store.create(first), true)
+    t.equal(await store.create({ ...first, owner: 'ownerkey000b', content: 'other' }), false)
+    t.same(await store.listOwned('ownerkey000b', 10, null), { items: [], nextCursor: null })
+    t.same((await store.listOwned('ownerkey000a', 10, null)).items.map((m) => m.id), [first.id])
+  })
+
   t.test('an unknown id is null', async (t) => {
     const { store } = await setup(t)
     t.equal(await store.consume(newMessageId()), null)

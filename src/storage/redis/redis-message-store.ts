@@ -29,12 +29,17 @@ export class RedisMessageStore implements MessageStore {
   async create (message: StoredMessage): Promise<boolean> {
     const body = serialize(message)
     try {
-      const created = message.maxViews === null
-        ? await this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX') === 'OK'
-        : await this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews) === 1
-      if (created && message.owner !== null) {
-        await this.redis.missiveIndexOwned(ownerIndexKey(message.owner), message.createdAt, message.id, message.expiresAt)
-      }
+      const write = message.maxViews === null
+        ? this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX').then((reply) => reply === 'OK')
+        : this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews).then((reply) => reply === 1)
+      if (message.owner === null) return await write
+      // The message and its owner's index live in different slots, so they cannot share a
+      // script; sent together they share one round trip. Should the id already be taken
+      // (a 128-bit collision), the index entry is taken back, and listOwned checks the
+      // owner of every message it shows anyway.
+      const index = ownerIndexKey(message.owner)
+      const [created] = await Promise.all([write, this.redis.missiveIndexOwned(index, message.createdAt, message.id, message.expiresAt)])
+      if (!created) await this.redis.zrem(index, message.id)
       return created
     } catch (err) {
       throw toStoreError(err)
@@ -90,6 +95,7 @@ export class RedisMessageStore implements MessageStore {
           const { id } = candidates[i] as { id: string }
           if (reply === null) { gone.push(id); return }
           const message = deserialize(id, reply[0])
+          if (message.owner !== owner) { gone.push(id); return }
           items.push({ id, createdAt: message.createdAt, expiresAt: message.expiresAt, remainingViews: reply[1] < 0 ? null : reply[1] })
         })
         if (gone.length > 0) await this.redis.zrem(index, ...gone)
