@@ -67,3 +67,18 @@ export async function createMessage (app: App, body: Record<string, unknown>, he
 }
 
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Creates messages with maxViews 1 and 5, reads each with 50 racing readers, and checks that
+ * exactly maxViews reads succeed (counting down to 0) and every other one is a 404.
+ */
+export async function assertExactViewsUnderRace (t: Test, app: App): Promise<void> {
+  for (const maxViews of [1, 5]) {
+    const { id } = await createMessage(app, { content: 'race', maxViews })
+    const reads = await Promise.all(Array.from({ length: 50 }, async () => await app.inject(`/msg/${id}`)))
+    const ok = reads.filter((r) => r.statusCode === 200)
+    t.equal(ok.length, maxViews, `maxViews ${maxViews}`)
+    t.same(ok.map((r) => r.json().remainingViews).sort(), Array.from({ length: maxViews }, (_, i) => i))
+    t.ok(reads.filter((r) => r.statusCode !== 200).every((r) => r.statusCode === 404), 'the others are 404')
+  }
+}
