@@ -35,7 +35,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Service information, or the web page for writing a message',
       response: {
         200: { content: { 'application/json': { schema: ServiceInfoSchema }, 'text/html': { schema: Html } } },
-        ...errorResponses(429)
+        ...errorResponses(429, 503)
       }
     },
     config: { rateLimit: app.limits.read }
