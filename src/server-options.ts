@@ -5,8 +5,8 @@ import type { Socket } from 'node:net'
 import { type FastifyReply, type FastifyRequest, type FastifySchemaValidationError, type FastifyServerOptions, LogController } from 'fastify'
 import type { FastifyRouteSchemaDef, FastifyValidationResult } from 'fastify/types/schema.js'
 import pino, { type DestinationStream, type LoggerOptions } from 'pino'
-import pinoRoll from 'pino-roll'
 import type { Config } from './config.js'
+import { openLogDestination } from './log-destination.js'
 
 export interface ServerOptionsOverrides {
   /** where log lines go instead of stdout / LOG_FILE (tests capture them) */
@@ -44,44 +44,29 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions
   }
 }
 
-// Log writes are buffered up to this many bytes and flushed at least this often, so a busy
-// server makes one write per batch of lines instead of one per line, and a quiet one still
-// shows each line within a second.
-const LOG_BATCH_BYTES = 8 * 1024
-const LOG_FLUSH_MS = 1000
-
-/**
- * Where log lines go: the given stream (tests), LOG_FILE with a new file every day
- * (pino-roll, written from this thread: a transport worker cost more CPU per line than
- * the write itself), or stdout. Both writers are asynchronous: logging never blocks the
- * event loop.
- */
-export async function openLogDestination (config: Pick<Config, 'LOG_FILE'>, stream?: DestinationStream): Promise<DestinationStream> {
-  if (stream !== undefined) return stream
-  const destination = config.LOG_FILE !== undefined
-    ? await pinoRoll({ file: config.LOG_FILE, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, limit: { count: 14 }, minLength: LOG_BATCH_BYTES })
-    : pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES })
-  const flusher = setInterval(() => { destination.flush?.(() => {}) }, LOG_FLUSH_MS).unref()
-  // On exit, whatever is still buffered is written synchronously.
-  process.once('exit', () => {
-    clearInterval(flusher)
-    try { destination.flushSync?.() } catch {}
-  })
-  return destination
-}
-
 /**
  * One access-log line per request, when it completes (Fastify's default is two), with the
- * request's method, shortened path, client address, status and time.
+ * request's id, method, shortened path, client address, status and time. Successful
+ * requests go through `accessLog`, a pino logger on the same destination without
+ * serializers or redaction: the line is built here from fields that hold no secret, and
+ * skipping the two halves its cost (about 5 µs of every request). Errors go through the
+ * request's own logger, with the error serializer and redaction.
  */
 class AccessLog extends LogController {
+  constructor (private readonly accessLog: pino.Logger) { super() }
+
   override incomingRequest (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (error) {
       reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
-    } else {
-      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    } else if (this.accessLog.isLevelEnabled('info')) {
+      this.accessLog.info({
+        reqId: request.id,
+        req: { method: request.method, url: maskIds(request.url), remoteAddress: request.ip },
+        res: { statusCode: reply.statusCode },
+        responseTime: reply.elapsedTime
+      }, 'request completed')
     }
   }
 }
@@ -149,9 +134,10 @@ export function rejectMalformedRequest (err: NodeJS.ErrnoException, socket: Sock
  * The one set of Fastify options, shared by the server, every test and the benchmarks.
  */
 export async function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): Promise<FastifyServerOptions & { https?: object }> {
+  const destination = await openLogDestination(config, overrides.logStream)
   return {
-    loggerInstance: pino(loggerOptions(config), await openLogDestination(config, overrides.logStream)),
-    logController: new AccessLog(),
+    loggerInstance: pino(loggerOptions(config), destination),
+    logController: new AccessLog(pino({ level: config.LOG_LEVEL }, destination)),
     genReqId: () => randomUUID(),
     // Fastify takes a hop count too, though its types leave numbers out.
     trustProxy: config.trustProxy as boolean | string,

@@ -31,6 +31,26 @@ t.test('logs never contain message content, delete tokens or full message ids', 
   }
 })
 
+t.test('one access line per request, with the request id, method, short path, status and time', async (t) => {
+  const logs: string[] = []
+  const app = await build(t, { store: 'memory', logs })
+  const { id } = (await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).json()
+  logs.length = 0
+  const read = await app.inject({ url: `/msg/${id}`, remoteAddress: '198.51.100.7' })
+  t.equal(logs.length, 1, 'a single line')
+  const entry = JSON.parse(logs[0] ?? '{}')
+  t.same(Object.keys(entry), ['level', 'time', 'pid', 'hostname', 'reqId', 'req', 'res', 'responseTime', 'msg'])
+  t.match(entry, {
+    level: 30,
+    reqId: read.headers['x-request-id'],
+    req: { method: 'GET', url: `/msg/${id.slice(0, 4)}…`, remoteAddress: '198.51.100.7' },
+    res: { statusCode: 200 },
+    msg: 'request completed'
+  })
+  t.same(Object.keys(entry.req), ['method', 'url', 'remoteAddress'], 'no headers, no body')
+  t.type(entry.responseTime, 'number')
+})
+
 t.test('LOG_FILE: JSON lines go to a file (rotated daily by pino-roll)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'missive-logs-'))
   const app = await build(t, { store: 'memory', config: { LOG_FILE: join(dir, 'missive.log'), LOG_LEVEL: 'info' } })

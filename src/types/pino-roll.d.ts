@@ -11,6 +11,8 @@ declare module 'pino-roll' {
     symlink?: boolean
     /** passed to sonic-boom: buffer this many bytes before writing */
     minLength?: number
+    /** passed to sonic-boom: the most bytes one write may carry */
+    maxWrite?: number
   }
   export default function pinoRoll (options: PinoRollOptions): Promise<DestinationStream & { end: () => void, flush: (cb?: (err?: Error) => void) => void, flushSync: () => void }>
 }
