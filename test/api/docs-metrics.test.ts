@@ -23,6 +23,27 @@ t.test('GET /metrics is Prometheus text for metrics:read only', async (t) => {
   t.equal((await app.inject({ method: 'POST', url: '/metrics', headers: withKey(reader.key) })).statusCode, 405)
 })
 
+t.test('the request-duration histogram counts requests per route, method and status class', async (t) => {
+  const app = await build(t, { store: 'memory', config })
+  const reader = await makeKey(app, ['metrics:read'])
+  const { id } = (await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).json()
+  await app.inject(`/msg/${id}`)
+  await app.inject(`/msg/${id}`)
+  await app.inject('/msg/AAAAAAAAAAAAAAAAAAAAAA')
+  await app.inject('/msg/not-an-id')
+  await app.inject('/no/such/path/one')
+  await app.inject('/no/such/path/two')
+  await app.inject({ url: '/metrics', headers: withKey(reader.key) })
+  const body = (await app.inject({ url: '/metrics', headers: withKey(reader.key) })).body
+  const count = (labels: string): number => Number(new RegExp(`^http_request_duration_seconds_count\\{${labels}\\} (\\d+)$`, 'm').exec(body)?.[1] ?? 0)
+  t.equal(count('method="POST",route="/",status_code="2xx"'), 1)
+  t.equal(count('method="GET",route="/msg/:id",status_code="2xx"'), 2, 'by the route, not the URL')
+  t.equal(count('method="GET",route="/msg/:id",status_code="4xx"'), 2, '404 and 400 share the 4xx class')
+  t.match(body, /^http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/msg\/:id",status_code="2xx"\} \d+$/m, 'with buckets')
+  t.notMatch(body, /no\/such\/path/, 'unknown paths add no labels')
+  t.notMatch(body, /route="\/metrics"/, 'scrapes are not counted')
+})
+
 t.test('two apps in one process keep separate metrics', async (t) => {
   await build(t, { store: 'memory', config })
   const second = await build(t, { store: 'memory', config })

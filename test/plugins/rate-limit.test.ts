@@ -24,6 +24,18 @@ t.test('create limit: 429 with Retry-After and x-ratelimit-* headers, per IP', a
   t.equal((await post('198.51.100.1')).statusCode, 201, 'another IP has its own budget')
 })
 
+t.test('an IPv6 client is counted by its /64 network: one host owns many addresses', async (t) => {
+  const app = await build(t, { store: 'redis', config: { RATE_LIMIT_CREATE_MAX: 2 } })
+  const post = async (ip: string) => (await app.inject({ method: 'POST', url: '/', payload: { content: 'x' }, remoteAddress: ip })).statusCode
+  t.equal(await post('2001:db8:aa:bb00::1'), 201)
+  t.equal(await post('2001:db8:aa:bb00:1234::2'), 201)
+  t.equal(await post('2001:db8:aa:bb00:ffff::3'), 429, 'a third address of that /64 shares the budget')
+  t.equal(await post('2001:db8:aa:bb01::1'), 201, 'another /64 is another client')
+  t.equal(await post('::ffff:203.0.113.9'), 201)
+  t.equal(await post('203.0.113.9'), 201)
+  t.equal(await post('::ffff:203.0.113.9'), 429, 'an IPv4-mapped address is its IPv4 client')
+})
+
 t.test('read limit covers reads, deletes, 404s and 405s; /health and /ready are never limited', async (t) => {
   const app = await build(t, { store: 'redis', config: { RATE_LIMIT_READ_MAX: 2 } })
   const id = 'AAAAAAAAAAAAAAAAAAAAAA'
