@@ -1,4 +1,4 @@
-import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto'
+import { hash, randomFillSync, timingSafeEqual } from 'node:crypto'
 
 // Ids and tokens come only from the CSPRNG: never sequential, never from time or content.
 // The bytes are drawn from the CSPRNG 8 KiB at a time and each byte is handed out once (as
@@ -42,7 +42,8 @@ export function newDeleteToken (): string {
  * there is nothing to brute-force. (API key secrets get argon2id as defence in depth.)
  */
 export function hashToken (token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
+  // The one-shot hash (Node 20.12+) is a third of createHash's cost: no Hash object.
+  return hash('sha256', token, 'base64url')
 }
 
 /** Constant-time comparison of two token hashes of equal length. */

