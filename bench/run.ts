@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { freePort, RedisServer } from '../scripts/lib/redis-server.js'
 
+// --slices: how many alternating slices the measured time of a scenario and its baseline is
+// cut into (1 = one block each, baseline first).
 const { values: args } = parseArgs({
   options: {
     check: { type: 'boolean', default: false },
@@ -17,6 +19,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
+    slices: { type: 'string', default: '5' },
     only: { type: 'string' }
   }
 })
@@ -24,6 +27,7 @@ const ROUNDS = Number(args.rounds)
 const DURATION = Number(args.duration)
 const WARMUP = Number(args.warmup)
 const CONNECTIONS = Number(args.connections)
+const SLICES = Math.max(1, Number(args.slices))
 const IDS = 1000
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -40,7 +44,7 @@ interface Scenario {
   headers?: Record<string, string>
   body?: string
 }
-interface Measurement { reqPerSec: number, p50: number, p99: number, errors: number, non2xx: number, cpuMicrosPerRequest: number }
+interface Measurement { requests: number, seconds: number, reqPerSec: number, p50: number, p99: number, errors: number, non2xx: number, cpuMicrosPerRequest: number }
 
 /**
  * CPU time (user + system) a process has used, in microseconds, from /proc. Throughput on a
@@ -122,12 +126,35 @@ async function measure (target: Target, scenario: Scenario, seconds: number): Pr
     }]
   })
   return {
-    reqPerSec: result.requests.average,
+    requests: result.requests.total,
+    seconds: result.duration,
+    reqPerSec: result.requests.total / Math.max(result.duration, 0.001),
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
     cpuMicrosPerRequest: (cpuMicros(target.process.pid) - cpuBefore) / Math.max(result.requests.total, 1)
+  }
+}
+
+/**
+ * One scenario's measured time in a round, taken as slices alternating with its baseline's
+ * (see main): requests and CPU time are summed over the slices, latencies are the median of
+ * the slices' percentiles.
+ */
+function combine (slices: Measurement[]): Measurement {
+  const sum = (pick: (m: Measurement) => number): number => slices.reduce((total, m) => total + pick(m), 0)
+  const requests = sum((m) => m.requests)
+  const seconds = sum((m) => m.seconds)
+  return {
+    requests,
+    seconds,
+    reqPerSec: requests / Math.max(seconds, 0.001),
+    p50: median(slices.map((m) => m.p50)),
+    p99: median(slices.map((m) => m.p99)),
+    errors: sum((m) => m.errors),
+    non2xx: sum((m) => m.non2xx),
+    cpuMicrosPerRequest: sum((m) => m.cpuMicrosPerRequest * m.requests) / Math.max(requests, 1)
   }
 }
 
@@ -181,18 +208,41 @@ async function main (): Promise<void> {
     }
     const selected = args.only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(args.only as string) || s.target === 'baseline')
 
+    // Each app scenario is measured right beside its baseline, in slices that alternate
+    // between the two (baseline, app, baseline, app...), and its ratio is taken from that
+    // pair. On this shared machine the speed drifts by tens of percent within a minute: a
+    // baseline measured a minute before the app scenario said more about the drift than
+    // about the server.
     const rounds = new Map<string, Measurement[]>()
+    /** per app scenario, the baseline measurement of the same pair, round by round */
+    const pairedBaselines = new Map<string, Measurement[]>()
+    const record = (map: Map<string, Measurement[]>, name: string, m: Measurement): void => { map.set(name, [...(map.get(name) ?? []), m]) }
+    const sliceSeconds = DURATION / SLICES
+    const baselineOf = new Map(selected.filter((s) => s.target === 'baseline').map((s) => [s.name, s]))
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const scenario of selected) {
-        const target = scenario.target === 'app' ? app : baseline
-        if (WARMUP > 0) await measure(target, scenario, WARMUP)
-        const m = await measure(target, scenario, DURATION)
-        rounds.set(scenario.name, [...(rounds.get(scenario.name) ?? []), m])
-        process.stderr.write(`round ${round}/${ROUNDS} ${scenario.name}: ${Math.round(m.reqPerSec)} req/s, p99 ${m.p99} ms\n`)
+      for (const scenario of selected.filter((s) => s.target === 'app')) {
+        const base = baselineOf.get(scenario.versus ?? '')
+        if (base === undefined) throw new Error(`${scenario.name}: no baseline scenario ${scenario.versus ?? ''}`)
+        if (WARMUP > 0) {
+          await measure(baseline, base, WARMUP)
+          await measure(app, scenario, WARMUP)
+        }
+        const baseSlices: Measurement[] = []
+        const appSlices: Measurement[] = []
+        for (let slice = 0; slice < SLICES; slice++) {
+          baseSlices.push(await measure(baseline, base, sliceSeconds))
+          appSlices.push(await measure(app, scenario, sliceSeconds))
+        }
+        const b = combine(baseSlices)
+        const m = combine(appSlices)
+        record(rounds, base.name, b)
+        record(rounds, scenario.name, m)
+        record(pairedBaselines, scenario.name, b)
+        process.stderr.write(`round ${round}/${ROUNDS} ${scenario.name}: ${Math.round(m.reqPerSec)} req/s, p99 ${m.p99} ms; beside it ${base.name}: ${Math.round(b.reqPerSec)} req/s, p99 ${b.p99} ms\n`)
       }
     }
 
-    const report = summarize(selected, rounds)
+    const report = summarize(selected, rounds, pairedBaselines)
     print(report)
     const resultsDir = join(root, 'bench', 'results')
     mkdirSync(resultsDir, { recursive: true })
@@ -232,11 +282,11 @@ interface Row {
   p99Ratio: number | null
 }
 
-function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>): Row[] {
-  return scenarios.map((scenario) => {
+function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>, pairedBaselines: Map<string, Measurement[]>): Row[] {
+  return scenarios.filter((scenario) => rounds.has(scenario.name)).map((scenario) => {
     const ms = rounds.get(scenario.name) ?? []
-    const base = scenario.versus === undefined ? [] : rounds.get(scenario.versus) ?? []
-    // Ratios are taken round by round (both measured minutes apart at most), then the median.
+    const base = pairedBaselines.get(scenario.name) ?? []
+    // Ratios are taken pair by pair (the app scenario and the baseline beside it), then the median.
     const ratios = ms.map((m, i) => base[i] === undefined ? NaN : m.reqPerSec / (base[i] as Measurement).reqPerSec).filter(Number.isFinite)
     const cpuRatios = ms.map((m, i) => base[i] === undefined ? NaN : (base[i] as Measurement).cpuMicrosPerRequest / m.cpuMicrosPerRequest).filter(Number.isFinite)
     const p99Ratios = ms.map((m, i) => base[i] === undefined ? NaN : m.p99 / Math.max((base[i] as Measurement).p99, 1)).filter(Number.isFinite)
