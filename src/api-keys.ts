@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomInt } from 'node:crypto'
+import { hash, randomBytes, randomInt } from 'node:crypto'
 import argon2 from 'argon2'
 import { LRUCache } from 'lru-cache'
 import { KeyNotFound, KeyNotActive } from './errors.js'
@@ -228,7 +228,7 @@ export class ApiKeys {
   async verifyKey (presented: string): Promise<VerifiedKey | null> {
     const parsed = parseKey(presented)
     if (parsed === null) return null
-    const digest = createHash('sha256').update(presented).digest('base64url')
+    const digest = hash('sha256', presented, 'base64url')
     const cached = this.verified.get(digest)
     if (cached !== undefined && (cached.expiresAt === null || cached.expiresAt > this.now())) return cached
 
