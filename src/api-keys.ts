@@ -2,6 +2,7 @@ import { hash, randomBytes, randomInt } from 'node:crypto'
 import argon2 from 'argon2'
 import { LRUCache } from 'lru-cache'
 import { KeyNotFound, KeyNotActive } from './errors.js'
+import { isoTime } from './iso-time.js'
 import type { KeyStore, StoredKey } from './storage/key-store.js'
 
 export const SCOPES = ['messages:read', 'messages:write', 'messages:delete', 'keys:admin', 'metrics:read'] as const
@@ -305,14 +306,14 @@ function isActive (key: StoredKey, now: number): boolean {
   return key.revokedAt === null && (key.expiresAt === null || key.expiresAt > now)
 }
 
-const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
+const iso = (ms: number | null): string | null => ms === null ? null : isoTime(ms)
 
 export function toView (key: StoredKey): KeyView {
   return {
     id: key.id,
     name: key.name,
     scopes: key.scopes.filter(isScope),
-    createdAt: new Date(key.createdAt).toISOString(),
+    createdAt: isoTime(key.createdAt),
     expiresAt: iso(key.expiresAt),
     lastUsedAt: iso(key.lastUsedAt),
     revokedAt: iso(key.revokedAt)
@@ -325,7 +326,7 @@ function issued (key: StoredKey, secret: string): IssuedKey {
     key: formatKey(key.id, secret),
     name: key.name,
     scopes: key.scopes.filter(isScope),
-    createdAt: new Date(key.createdAt).toISOString(),
+    createdAt: isoTime(key.createdAt),
     expiresAt: iso(key.expiresAt)
   }
 }
