@@ -1,12 +1,15 @@
 import t from 'tap'
 import { RedisServer } from '../helpers/redis-server.js'
+import { formatKey, newSecret } from '../../src/api-keys.js'
 import { build, createMessage } from '../helper.js'
+import { makeKey, withKey } from '../api/api-helper.js'
 
 // Redis as compose runs it (maxmemory, noeviction), made tiny so it fills in a second.
 t.test('storage full: creates get 507 with the standard body; what was stored stays readable', async (t) => {
   const redis = await RedisServer.start(['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction'])
   t.teardown(async () => { await redis.destroy() })
-  const app = await build(t, { store: 'redis', config: { REDIS_URL: redis.url, MESSAGE_MAX_BYTES: 65536 } })
+  const app = await build(t, { store: 'redis', config: { REDIS_URL: redis.url, MESSAGE_MAX_BYTES: 65536, JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789', AUTH_FAILURE_MAX: 2 } })
+  const { id: keyId, key } = await makeKey(app, ['messages:read'])
 
   const unlimited = await createMessage(app, { content: 'kept, unlimited views' })
   const counted = await createMessage(app, { content: 'kept, three views', maxViews: 3 })
@@ -45,6 +48,11 @@ t.test('storage full: creates get 507 with the standard body; what was stored st
   t.same([last.statusCode, last.json().remainingViews], [200, 0], 'the last view is served (and frees its keys)')
   t.equal((await app.inject(`/msg/${once.id}`)).statusCode, 404)
   t.equal((await app.inject({ method: 'DELETE', url: `/msg/${unlimited.id}`, headers: { 'x-delete-token': unlimited.deleteToken } })).statusCode, 204, 'deleting works while full')
+  const wrongKey = withKey(formatKey(keyId, newSecret()))
+  const failures = []
+  for (let i = 0; i < 3; i++) failures.push((await app.inject({ url: '/api/v1/messages', headers: wrongKey, remoteAddress: '203.0.113.9' })).statusCode)
+  t.same(failures, [401, 401, 429], 'a wrong credential is still a 401, and still counted, while full')
+  t.equal((await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode, 200, 'a valid key still works while full')
   t.equal((await app.inject('/ready')).statusCode, 200, 'a full store still answers')
   t.equal((await app.inject('/health')).statusCode, 200)
 })

@@ -34,8 +34,13 @@ if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'u', ARGV[1])
 return 1`
 
-/** KEYS[1] an IP's failure counter; ARGV[1] window (ms). The window starts with the first failure. {count, ms left} */
-const recordFailureScript = `
+/**
+ * KEYS[1] an IP's failure counter; ARGV[1] window (ms). The window starts with the first failure. {count, ms left}
+ * allow-oom: a full Redis (maxmemory, noeviction) must still count failed logins (one small
+ * counter per IP), or every wrong credential would get 507 instead of 401 and a brute force
+ * would go uncounted for as long as the store is full.
+ */
+const recordFailureScript = `#!lua flags=allow-oom
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('PTTL', KEYS[1])}`
