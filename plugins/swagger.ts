@@ -24,7 +24,7 @@ export default fp(async function swaggerDocs (app) {
       ],
       components: {
         securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'msk_<keyId>_<secret>' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'msk_<keyId>_<secret>' },
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'from POST /api/v1/auth/token' }
         }
       }

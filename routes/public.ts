@@ -104,7 +104,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Delete a message with its delete token',
       params: MessageIdParamsSchema,
       headers: DeleteMessageHeadersSchema,
-      response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 404, 429, 503) }
+      response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 404, 413, 415, 429, 503) }
     },
     config: { rateLimit: app.limits.read }
   }, async (request, reply) => {

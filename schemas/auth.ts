@@ -7,10 +7,12 @@ export const ScopeSchema = Type.Union(SCOPES.map((scope) => Type.Literal(scope))
  * The credential headers of /api/v1, for validation and the OpenAPI document. The auth
  * plugin reads them before validation; a request must carry exactly one.
  */
-export const CredentialHeadersSchema = Type.Object({
-  'x-api-key': Type.Optional(Type.String({ description: 'an API key: msk_<keyId>_<secret>' })),
-  authorization: Type.Optional(Type.String({ description: 'Bearer <access token from POST /api/v1/auth/token>' }))
-})
+const ApiKeyHeader = Type.Optional(Type.String({ description: 'an API key: msk_<keyId>_<secret>' }))
+const BearerHeader = Type.Optional(Type.String({ description: 'Bearer <access token from POST /api/v1/auth/token>' }))
+export const CredentialHeadersSchema = Type.Object({ 'x-api-key': ApiKeyHeader, authorization: BearerHeader })
+/** The routes that take only one kind of credential document only that one. */
+export const ApiKeyHeadersSchema = Type.Object({ 'x-api-key': ApiKeyHeader })
+export const BearerHeadersSchema = Type.Object({ authorization: BearerHeader })
 
 // Scopes asked for are checked against the key's own (403 when not a subset), so any
 // string is accepted here: an unknown scope is just one the key does not have.
@@ -23,6 +25,9 @@ export const TokenRequestSchema = Type.Object({
   }))
 }, { additionalProperties: false })
 export type TokenRequest = Static<typeof TokenRequestSchema>
+
+/** POST /api/v1/auth/revoke takes no fields: the token revoked is the one presented. */
+export const RevokeRequestSchema = Type.Object({}, { additionalProperties: false, description: 'empty, or no body at all' })
 
 export const TokenResponseSchema = Type.Object({
   access_token: Type.String({ description: 'a JWT (HS256), shown once' }),

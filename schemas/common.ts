@@ -19,7 +19,10 @@ export type MessageIdParams = Static<typeof MessageIdParamsSchema>
 
 export const StatusSchema = Type.Object({ status: Type.String() }, { additionalProperties: false })
 
-/** The same error schema for each listed status code, for route `response` maps. */
-export function errorResponses<const C extends readonly number[]> (...codes: C): { [K in C[number]]: typeof ErrorSchema } {
-  return Object.fromEntries(codes.map((code) => [code, ErrorSchema])) as { [K in C[number]]: typeof ErrorSchema }
+/**
+ * The same error schema for each listed status code, for route `response` maps, and for
+ * 500: any route can fail unexpectedly, and then answers the generic body of API.md.
+ */
+export function errorResponses<const C extends readonly number[]> (...codes: C): { [K in C[number] | 500]: typeof ErrorSchema } {
+  return Object.fromEntries([...codes, 500].map((code) => [code, ErrorSchema])) as { [K in C[number] | 500]: typeof ErrorSchema }
 }

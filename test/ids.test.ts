@@ -34,6 +34,8 @@ t.test('randomBase64url takes 1 to 64 bytes', async (t) => {
 
 t.test('token hashes compare in constant time and only when equal', async (t) => {
   const h = hashToken('secret')
+  t.not(h, 'secret', 'a hash, not the token')
+  t.match(h, /^[A-Za-z0-9_-]{43}$/, 'SHA-256 as base64url')
   t.ok(sameHash(h, hashToken('secret')))
   t.notOk(sameHash(h, hashToken('Secret')))
   t.notOk(sameHash(h, h.slice(1)))

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { deniedTokenKey } from '../../src/storage/redis/keys.js'
 import { build } from '../helper.js'
 import { makeKey, tokenFor, withKey, withToken } from './api-helper.js'
 
@@ -76,6 +77,9 @@ t.test('POST /api/v1/auth/revoke: the presented token is rejected from then on, 
   const revoked = await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: withToken(token) })
   t.equal(revoked.statusCode, 204)
   t.equal(revoked.body, '')
+  const { jti, exp } = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { jti: string, exp: number }
+  const deniedFor = await app.redisClient?.pttl(deniedTokenKey(jti)) ?? 0
+  t.ok(deniedFor > exp * 1000 - Date.now() - 5000, `denied until the token expires (${deniedFor} ms)`)
   for (const instance of [app, other]) {
     const res = await instance.inject({ url: '/api/v1/messages', headers: withToken(token) })
     t.equal(res.statusCode, 401)
@@ -86,6 +90,11 @@ t.test('POST /api/v1/auth/revoke: the presented token is rejected from then on, 
   t.equal((await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode, 200, 'and so does the key')
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: withKey(key) })).statusCode, 401, 'revoke takes a bearer token only')
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/revoke' })).statusCode, 401)
+  const another = await tokenFor(app, key)
+  const withField = await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: withToken(another), payload: { token: 'x' } })
+  t.equal(withField.statusCode, 400, 'the body takes no fields')
+  t.match(withField.json(), { statusCode: 400, error: 'Bad Request' })
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: withToken(another), payload: {} })).statusCode, 204, 'an empty object is fine')
   t.ok(await app.apiKeys.get(id))
 })
 

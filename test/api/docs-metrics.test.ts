@@ -56,7 +56,7 @@ t.test('GET /docs/json is the OpenAPI 3 document of every route, with both secur
   t.equal(res.statusCode, 200)
   const doc = res.json()
   t.match(doc.openapi, /^3\./)
-  t.same(doc.components.securitySchemes.apiKey, { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'msk_<keyId>_<secret>' })
+  t.same(doc.components.securitySchemes.apiKey, { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'msk_<keyId>_<secret>' })
   t.match(doc.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   const expected: Array<[string, string]> = [
     ['/api/v1/auth/token', 'post'], ['/api/v1/auth/revoke', 'post'],
@@ -67,11 +67,20 @@ t.test('GET /docs/json is the OpenAPI 3 document of every route, with both secur
   for (const [path, method] of expected) {
     const operation = doc.paths[path]?.[method]
     t.ok(operation, `${method.toUpperCase()} ${path} is documented`)
+    t.ok(operation?.responses?.['500'], `${method.toUpperCase()} ${path} documents 500`)
     if (path.startsWith('/api/') || path === '/metrics') {
       t.ok(operation?.security?.length > 0, `${method.toUpperCase()} ${path} names its credentials`)
       t.ok(operation?.responses?.['401'], `${method.toUpperCase()} ${path} documents 401`)
+      // Credentials are security schemes, not header parameters of their own.
+      const headers = (operation?.parameters ?? []).filter((p: { in: string }) => p.in === 'header').map((p: { name: string }) => p.name.toLowerCase())
+      t.same(headers.filter((name: string) => name === 'x-api-key' || name === 'authorization'), [], `${method.toUpperCase()} ${path}: no credential header parameters`)
     }
   }
+  // A body sent with any method is parsed (and limited) before the route runs.
+  for (const [path, method] of [['/msg/{id}', 'delete'], ['/api/v1/messages/{id}', 'delete'], ['/api/v1/keys/{id}', 'delete'], ['/api/v1/auth/token', 'post'], ['/api/v1/auth/revoke', 'post']] as const) {
+    t.ok(doc.paths[path][method].responses['413'], `${method.toUpperCase()} ${path} documents 413`)
+  }
+  t.ok(doc.paths['/api/v1/auth/revoke'].post.responses['507'], 'a revocation is a write: 507 when the store is full')
   t.same(doc.paths['/api/v1/auth/token'].post.security, [{ apiKey: [] }])
   t.same(doc.paths['/api/v1/auth/revoke'].post.security, [{ bearerAuth: [] }])
   t.ok(doc.paths['/api/v1/keys'].post.requestBody, 'request bodies are documented')

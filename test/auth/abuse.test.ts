@@ -43,6 +43,17 @@ t.test('a locked IP never makes the server run argon2', async (t) => {
   t.equal(app.apiKeys.verifications, before)
 })
 
+t.test('malformed credentials are failures: counted toward the lockout', async (t) => {
+  const app = await build(t, { store: 'redis', config: { JWT_SECRET, AUTH_FAILURE_MAX: 2 } })
+  const { key } = await makeKey(app, ['messages:read'])
+  const codes = []
+  for (const headers of [{ authorization: 'Basic Zm9vOmJhcg==' }, { 'x-api-key': 'msk_nonsense' }, { authorization: 'Bearer' }]) {
+    codes.push((await app.inject({ url: '/api/v1/messages', headers })).statusCode)
+  }
+  t.same(codes, [401, 401, 429])
+  t.equal((await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode, 429, 'then locked, valid key included')
+})
+
 t.test('requests without any credential are 401 and are not counted as failures', async (t) => {
   const app = await build(t, { store: 'memory', config: { JWT_SECRET, AUTH_FAILURE_MAX: 1 } })
   const { key } = await makeKey(app, ['messages:read'])

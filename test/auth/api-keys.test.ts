@@ -65,6 +65,7 @@ t.test('failures are never cached, unknown ids are refused without hashing', asy
   t.equal(await keys.verifyKey('not a key'), null)
   t.equal(keys.verifications, 2, 'an unknown id or a malformed key never reaches argon2')
   t.ok(await keys.verifyKey(key))
+  t.equal(await keys.verifyKey(wrong), null, 'a verified key in the cache does not let its id pass with another secret')
 })
 
 t.test('a revoked key is refused at once by its own instance, without hashing', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { RedisServer } from '../helpers/redis-server.js'
+import { makeKey, withKey } from '../api/api-helper.js'
 import { build, sleep } from '../helper.js'
 
 t.test('/health and /ready on the memory store', async (t) => {
@@ -13,17 +14,20 @@ t.test('/health and /ready on the memory store', async (t) => {
 t.test('a Redis outage: 503 fast, /health stays up, recovery by itself', async (t) => {
   const redis = await RedisServer.start()
   t.teardown(async () => { await redis.destroy() })
-  const app = await build(t, { store: 'redis', config: { REDIS_URL: redis.url } })
+  const app = await build(t, { store: 'redis', config: { REDIS_URL: redis.url, JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' } })
 
   t.equal((await app.inject('/ready')).statusCode, 200)
   const { id } = (await app.inject({ method: 'POST', url: '/', payload: { content: 'before' } })).json()
+  const { key } = await makeKey(app, ['messages:read'])
+  t.equal((await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode, 200)
 
   await redis.stop()
   const checks = {
     'POST /': { method: 'POST' as const, url: '/', payload: { content: 'during' } },
     'GET /msg/:id': { method: 'GET' as const, url: `/msg/${id}` },
     'DELETE /msg/:id': { method: 'DELETE' as const, url: `/msg/${id}`, headers: { 'x-delete-token': 'x'.repeat(43) } },
-    'GET /ready': { method: 'GET' as const, url: '/ready' }
+    'GET /ready': { method: 'GET' as const, url: '/ready' },
+    'GET /api/v1/messages (a verified key)': { method: 'GET' as const, url: '/api/v1/messages', headers: withKey(key) }
   }
   for (const [name, request] of Object.entries(checks)) {
     const started = Date.now()

@@ -54,6 +54,15 @@ t.test('defaults: TTL from MESSAGE_DEFAULT_TTL_SECONDS, unlimited views', async 
   t.equal(body.maxViews, null)
 })
 
+t.test('a read shows the times the create gave', async (t) => {
+  const app = await build(t, { store: 'memory' })
+  const created = (await app.inject({ method: 'POST', url: '/', payload: { content: 'x', ttl: 120 } })).json()
+  const read = (await app.inject(`/msg/${created.id}`)).json()
+  t.equal(read.createdAt, created.createdAt)
+  t.equal(read.expiresAt, created.expiresAt)
+  t.equal(Date.parse(read.expiresAt) - Date.parse(read.createdAt), 120_000)
+})
+
 t.test('ids are random, 128-bit, never sequential', async (t) => {
   const app = await build(t, { store: 'redis' })
   const ids = await Promise.all(Array.from({ length: 40 }, async () => (await createMessage(app, { content: 'same content' })).id))

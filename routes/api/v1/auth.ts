@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { CredentialHeadersSchema, TokenRequestSchema, TokenResponseSchema } from '../../../schemas/auth.js'
+import { ApiKeyHeadersSchema, BearerHeadersSchema, RevokeRequestSchema, TokenRequestSchema, TokenResponseSchema } from '../../../schemas/auth.js'
 import { errorResponses } from '../../../schemas/common.js'
 import { absentBodyIsEmpty, principalOf } from '../../../plugins/auth.js'
 import { Forbidden } from '../../../src/errors.js'
@@ -14,9 +14,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Exchange an API key for a bearer token',
       tags: ['auth'],
       security: [{ apiKey: [] }],
-      headers: CredentialHeadersSchema,
+      headers: ApiKeyHeadersSchema,
       body: TokenRequestSchema,
-      response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 403, 415, 429, 503) }
+      response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 503) }
     }
   }, async (request) => {
     const principal = principalOf(request)
@@ -29,15 +29,18 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/auth/revoke', {
     onRequest: app.authorize(null, { accept: ['jwt'] }),
+    preValidation: absentBodyIsEmpty,
     schema: {
       summary: 'Revoke the presented bearer token',
       tags: ['auth'],
       security: [{ bearerAuth: [] }],
-      headers: CredentialHeadersSchema,
-      response: { 204: Type.Null({ description: 'revoked' }), ...errorResponses(401, 429, 503) }
+      headers: BearerHeadersSchema,
+      body: RevokeRequestSchema,
+      response: { 204: Type.Null({ description: 'revoked' }), ...errorResponses(400, 401, 413, 415, 429, 503, 507) }
     }
   }, async (request, reply) => {
     const { keyId, token } = principalOf(request)
+    // Unreachable (the route accepts bearer tokens only); it narrows the type.
     if (token === null) throw new Forbidden()
     await app.keyStore.denyToken(token.jti, token.exp * 1000)
     request.log.info({ event: 'token.revoked', keyId, ip: request.ip }, 'access token revoked')

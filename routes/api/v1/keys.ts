@@ -20,7 +20,7 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       ...common,
       summary: 'Create an API key (the plaintext key is shown only in this answer)',
       body: CreateKeyBodySchema,
-      response: { 201: IssuedKeySchema, ...errorResponses(400, 401, 403, 415, 429, 503, 507) }
+      response: { 201: IssuedKeySchema, ...errorResponses(400, 401, 403, 413, 415, 429, 503, 507) }
     }
   }, async (request, reply) => {
     const created = await app.apiKeys.create(request.body)
@@ -44,7 +44,7 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       ...common,
       summary: 'Revoke an API key and every token issued from it (on every instance within seconds)',
       params: KeyIdParamsSchema,
-      response: { 204: Type.Null({ description: 'revoked' }), ...errorResponses(400, 401, 403, 404, 429, 503) }
+      response: { 204: Type.Null({ description: 'revoked' }), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 507) }
     }
   }, async (request, reply) => {
     await app.apiKeys.revoke(request.params.id)
@@ -60,7 +60,7 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'A new secret for the same key; the old one works for graceSeconds more',
       params: KeyIdParamsSchema,
       body: RotateKeyBodySchema,
-      response: { 200: IssuedKeySchema, ...errorResponses(400, 401, 403, 404, 409, 415, 429, 503) }
+      response: { 200: IssuedKeySchema, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503, 507) }
     }
   }, async (request) => {
     const graceSeconds = request.body.graceSeconds ?? 0

@@ -77,7 +77,7 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       security: eitherCredential,
       headers: CredentialHeadersSchema,
       params: MessageIdParamsSchema,
-      response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 401, 403, 404, 429, 503) }
+      response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) }
     }
   }, async (request, reply) => {
     // Anyone else's message is the same 404 as an unknown id: no existence oracle.
