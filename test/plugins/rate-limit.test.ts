@@ -1,4 +1,5 @@
 import t from 'tap'
+import { makeKey, withKey } from '../api/api-helper.js'
 import { build, sleep } from '../helper.js'
 
 t.test('create limit: 429 with Retry-After and x-ratelimit-* headers, per IP', async (t) => {
@@ -22,6 +23,18 @@ t.test('create limit: 429 with Retry-After and x-ratelimit-* headers, per IP', a
   t.equal(limited.headers['x-content-type-options'], 'nosniff', 'security headers on 429 too')
 
   t.equal((await post('198.51.100.1')).statusCode, 201, 'another IP has its own budget')
+})
+
+t.test('counters live in Redis under rl:<route>-<client>', async (t) => {
+  const app = await build(t, { store: 'redis', config: { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789', RATE_LIMIT_READ_MAX: 2 } })
+  const { key } = await makeKey(app, ['messages:read'])
+  await app.inject({ url: '/msg/AAAAAAAAAAAAAAAAAAAAAA', remoteAddress: '203.0.113.5' })
+  await app.inject({ url: '/msg/AAAAAAAAAAAAAAAAAAAAAA', remoteAddress: '203.0.113.5' })
+  await app.inject({ url: '/api/v1/messages', headers: withKey(key) })
+  const keys = (await app.redisClient?.keys('rl:*')) ?? []
+  t.ok(keys.includes('rl:GET/msg/:id-203.0.113.5'), keys.join(' '))
+  t.ok(keys.some((k) => /^rl:-key:[a-z0-9]{12}$/.test(k)), 'one budget per API key, across routes')
+  t.same(((await app.redisClient?.keys('*')) ?? []).filter((k) => k.includes('object') || k.includes('undefined')), [])
 })
 
 t.test('an IPv6 client is counted by its /64 network: one host owns many addresses', async (t) => {

@@ -138,14 +138,21 @@ export class SharedCounters {
  */
 export function sharedRateLimitStore (counters: SharedCounters, prefix: string): new () => object {
   class SharedRateLimitStore {
-    constructor (private readonly keyPrefix = prefix) {}
+    private readonly keyPrefix: string
+
+    // The plugin constructs the store with its own options (ignored here): the prefix is ours.
+    constructor (_pluginOptions?: unknown, keyPrefix: string = prefix) {
+      this.keyPrefix = keyPrefix
+    }
 
     incr (key: string, callback: Callback, timeWindow: number, max: number): void {
       counters.incr(this.keyPrefix + key, callback, timeWindow, max)
     }
 
-    child (routeOptions: { routeInfo: { method: string, url: string } }): SharedRateLimitStore {
-      return new SharedRateLimitStore(`${this.keyPrefix}${routeOptions.routeInfo.method}${routeOptions.routeInfo.url}-`)
+    /** A route's store (its keys carry the route), or, without a route, one shared budget. */
+    child (routeOptions: { routeInfo?: { method?: string, url?: string } }): SharedRateLimitStore {
+      const route = routeOptions.routeInfo
+      return new SharedRateLimitStore(undefined, `${this.keyPrefix}${route?.method ?? ''}${route?.url ?? ''}-`)
     }
   }
   return SharedRateLimitStore as new () => SharedRateLimitStore
