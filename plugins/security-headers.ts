@@ -51,15 +51,17 @@ export function computeSecurityHeaders (options: Readonly<HelmetOptions>): Recor
   return headers
 }
 
+/** Every response's headers but the request id (also used where Fastify answers before any hook). */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...computeSecurityHeaders(helmetOptions), 'cache-control': 'no-store' })
+
 /**
  * The headers of API.md section 4 on every response, errors included: they are set in the
  * first onRequest hook, before anything can fail. Nothing is cacheable by default (responses
  * carry secrets), and the request id is returned for support.
  */
 export default fp(async function securityHeaders (app) {
-  const headers = Object.freeze({ ...computeSecurityHeaders(helmetOptions), 'cache-control': 'no-store' })
   app.addHook('onRequest', function setSecurityHeaders (request, reply, done) {
-    reply.headers(headers)
+    reply.headers(SECURITY_HEADERS)
     reply.header('x-request-id', request.id)
     done()
   })

@@ -3,9 +3,11 @@ import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { hostname } from 'node:os'
-import { type FastifyReply, type FastifyRequest, type FastifySchemaValidationError, type FastifyServerOptions, LogController } from 'fastify'
+import { type FastifyError, type FastifyReply, type FastifyRequest, type FastifySchemaValidationError, type FastifyServerOptions, LogController } from 'fastify'
 import type { FastifyRouteSchemaDef, FastifyValidationResult } from 'fastify/types/schema.js'
 import pino, { type DestinationStream, type LoggerOptions } from 'pino'
+import { errorBody } from '../plugins/error-handler.js'
+import { SECURITY_HEADERS } from '../plugins/security-headers.js'
 import type { Config } from './config.js'
 import { openLogDestination } from './log-destination.js'
 
@@ -74,6 +76,19 @@ class AccessLog extends LogController {
         `"res":{"statusCode":${reply.statusCode}},"responseTime":${Number.isFinite(time) ? time : null},"msg":"request completed"}\n`)
     }
   }
+}
+
+/**
+ * Fastify answers a URL it cannot decode (`/msg/%ff`) or an over-long path parameter itself,
+ * before any hook runs, with a body of its own and a 414. Here they get the error body of
+ * API.md and the security headers like any error, as a 400 (API.md: a malformed id is 400
+ * or 404).
+ */
+export function rejectMalformedUrl (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path segment is too long' : 'The URL is not valid'
+  reply.headers(SECURITY_HEADERS).header('x-request-id', request.id)
+    .code(400).type('application/json; charset=utf-8')
+    .send(errorBody({ statusCode: 400, code: 'BAD_REQUEST', message }))
 }
 
 /** Headroom a JSON body needs over its content: escaping can make each byte up to six (\u00XX). */
@@ -156,6 +171,7 @@ export async function serverOptions (config: Config, overrides: ServerOptionsOve
     return503OnClosing: true,
     schemaErrorFormatter: formatSchemaErrors,
     clientErrorHandler: rejectMalformedRequest,
+    frameworkErrors: rejectMalformedUrl,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false, caseSensitive: true },

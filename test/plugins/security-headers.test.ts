@@ -34,6 +34,20 @@ t.test('every response carries the security headers, errors included', async (t)
   }
 })
 
+t.test('a URL Fastify cannot route (bad percent-encoding, an over-long id) gets the error body and the headers', async (t) => {
+  const app = await build(t, { store: 'memory' })
+  for (const url of ['/msg/%ff', '/%zz', '/msg/%', `/msg/${'a'.repeat(300)}`, `/api/v1/keys/${'a'.repeat(300)}`]) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 400, url)
+    t.same(res.json(), { statusCode: 400, error: 'Bad Request', message: res.json().message, code: 'BAD_REQUEST' }, `${url}: the error body`)
+    t.match(res.headers['content-type'], /^application\/json; charset=utf-8/)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: security headers`)
+    t.match(res.headers['content-security-policy'], /frame-ancestors 'none'/)
+    t.equal(res.headers['cache-control'], 'no-store')
+    t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+  }
+})
+
 t.test('a request Node\'s parser refuses gets the error body and the headers', async (t) => {
   const app = await build(t, { store: 'memory' })
   await app.listen({ host: '127.0.0.1', port: 0 })
