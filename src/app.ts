@@ -5,6 +5,7 @@ import auth from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import cors from '../plugins/cors.js'
 import errorHandler from '../plugins/error-handler.js'
+import jsonBody from '../plugins/json-body.js'
 import methodNotAllowed from '../plugins/method-not-allowed.js'
 import metrics from '../plugins/metrics.js'
 import rateLimit from '../plugins/rate-limit.js'
@@ -33,6 +34,7 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   // Order matters, and each plugin's `dependencies` make a wrong order fail at start-up.
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
+  await app.register(jsonBody)
   await app.register(securityHeaders)
   await app.register(cors)
   await app.register(underPressure)

@@ -11,6 +11,7 @@ export const MethodNotAllowed = createError<'METHOD_NOT_ALLOWED', 405, [string]>
 export const ContentTooLarge = createError<'PAYLOAD_TOO_LARGE', 413, [number]>('PAYLOAD_TOO_LARGE', 'content must be at most %d bytes of UTF-8', 413, undefined, noStack)
 export const MissingBody = createError('VALIDATION_ERROR', 'a body is required: JSON (application/json) or the raw content (text/plain)', 400, undefined, noStack)
 export const InvalidUtf8 = createError('VALIDATION_ERROR', 'content must be valid UTF-8', 400, undefined, noStack)
+export const InvalidUtf8Body = createError('INVALID_BODY', 'the body must be valid UTF-8', 400, undefined, noStack)
 export const TtlTooLong = createError<'VALIDATION_ERROR', 400, [number]>('VALIDATION_ERROR', 'ttl must be at most %d seconds', 400, undefined, noStack)
 export const OptionsInQuery = createError('VALIDATION_ERROR', 'with a JSON body, ttl, maxViews and encrypted go in the body, not the query string', 400, undefined, noStack)
 export const RateLimited = createError<'RATE_LIMITED', 429, [string]>('RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429, undefined, noStack)

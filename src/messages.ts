@@ -1,5 +1,5 @@
 import type { ContentCipher } from './content-cipher.js'
-import { ContentTooLarge, MessageNotFound, TtlTooLong } from './errors.js'
+import { ContentTooLarge, InvalidUtf8, MessageNotFound, TtlTooLong } from './errors.js'
 import { hashToken, newDeleteToken, newMessageId, sameHash } from './ids.js'
 import { isoTime } from './iso-time.js'
 import type { MessageStore, StoredMessage } from './storage/message-store.js'
@@ -43,6 +43,8 @@ export interface ReadMessage {
   remainingViews: number | null
 }
 
+const LONE_SURROGATE = /\p{Cs}/u
+
 /** 128-bit ids make a collision astronomically unlikely; SET NX makes one harmless. */
 const CREATE_ATTEMPTS = 3
 
@@ -59,6 +61,8 @@ export class Messages {
   ) {}
 
   async create (input: NewMessage, limits: MessageLimits): Promise<CreatedMessage> {
+    // A lone surrogate (JSON allows "\ud800") has no UTF-8 form: it would be stored as U+FFFD.
+    if (LONE_SURROGATE.test(input.content)) throw new InvalidUtf8()
     if (Buffer.byteLength(input.content, 'utf8') > limits.maxBytes) throw new ContentTooLarge(limits.maxBytes)
     const ttl = input.ttl ?? limits.defaultTtlSeconds
     if (ttl > limits.maxTtlSeconds) throw new TtlTooLong(limits.maxTtlSeconds)

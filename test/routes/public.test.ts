@@ -54,6 +54,26 @@ t.test('defaults: TTL from MESSAGE_DEFAULT_TTL_SECONDS, unlimited views', async 
   t.equal(body.maxViews, null)
 })
 
+t.test('JSON content must be UTF-8: invalid bytes and lone surrogates are a 400, never replaced', async (t) => {
+  const app = await build(t, { store: 'memory' })
+  const json = { 'content-type': 'application/json' }
+  for (const bytes of [Buffer.from('{"content":"\xff\xfe"}', 'latin1'), Buffer.from('{"content":"a\xc0\xafb"}', 'latin1')]) {
+    const res = await app.inject({ method: 'POST', url: '/', headers: json, payload: bytes })
+    t.equal(res.statusCode, 400, bytes.toString('hex'))
+    t.same(res.json(), { statusCode: 400, error: 'Bad Request', message: 'the body must be valid UTF-8', code: 'INVALID_BODY' })
+  }
+  const surrogate = await app.inject({ method: 'POST', url: '/', headers: json, payload: '{"content":"a\\ud800b"}' })
+  t.equal(surrogate.statusCode, 400)
+  t.equal(surrogate.json().message, 'content must be valid UTF-8')
+  const text = 'é ✓ 😀 \u2028'
+  const created = await app.inject({ method: 'POST', url: '/', headers: json, payload: Buffer.from(JSON.stringify({ content: text }), 'utf8') })
+  t.equal(created.statusCode, 201, 'valid UTF-8, astral characters included')
+  const read = await app.inject({ url: `/msg/${created.json().id as string}`, headers: { accept: 'text/plain' } })
+  t.same(read.rawPayload, Buffer.from(text, 'utf8'), 'byte for byte')
+  const poisoned = await app.inject({ method: 'POST', url: '/', headers: json, payload: '{"content":"x","__proto__":{"a":1}}' })
+  t.equal(poisoned.statusCode, 400, 'prototype poisoning is still refused')
+})
+
 t.test('a read shows the times the create gave', async (t) => {
   const app = await build(t, { store: 'memory' })
   const created = (await app.inject({ method: 'POST', url: '/', payload: { content: 'x', ttl: 120 } })).json()
