@@ -26,7 +26,7 @@ export default fp(async function methodNotAllowed (app) {
     for (const method of [route.method].flat()) methods.add(method)
   })
 
-  app.setNotFoundHandler({ preHandler: app.rateLimit(app.limits.read) }, async function notFound (request, reply) {
+  app.setNotFoundHandler({ preHandler: app.readLimit }, async function notFound (request, reply) {
     const path = request.url.split('?')[0] ?? '/'
     const match = paths.find('GET', path)
     if (match === null) throw new RouteNotFound()

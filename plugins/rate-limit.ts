@@ -1,11 +1,12 @@
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { RateLimited } from '../src/errors.js'
 import { SharedCounters, sharedRateLimitStore } from '../src/storage/redis/rate-limit-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** per-route `config.rateLimit` settings for the anonymous routes */
+    /** the limiters' settings (`config.rateLimit` of POST /, and the shared limiters below) */
     limits: {
       /** POST /: RATE_LIMIT_CREATE_MAX per client IP per window */
       create: RateLimitOptions
@@ -14,6 +15,12 @@ declare module 'fastify' {
       /** /api/v1: the key's own rateLimit or RATE_LIMIT_API_MAX per keyId per window (after authentication) */
       api: RateLimitOptions
     }
+    /**
+     * One limiter (an onRequest hook) for every anonymous read route and the 404/405
+     * handler: RATE_LIMIT_READ_MAX is one budget per client IP across all of them
+     * (API.md section 5), not one per route.
+     */
+    readLimit: onRequestHookHandler
   }
 }
 
@@ -44,14 +51,18 @@ export default fp(async function rateLimitPlugin (app) {
   // The plugin's own key for these: the client IP, an IPv6 client's /64 network as one
   // client (one host owns many addresses). It also skips an await a custom key generator costs.
   const perIp = (max: number): RateLimitOptions => ({ max, timeWindow: config.RATE_LIMIT_WINDOW_MS })
-  app.decorate('limits', {
+  // groupId names a shared limiter's counters in the store (rl:read-<ip>, rl:api-key:<id>).
+  const limits = {
     create: perIp(config.RATE_LIMIT_CREATE_MAX),
-    read: perIp(config.RATE_LIMIT_READ_MAX),
+    read: { ...perIp(config.RATE_LIMIT_READ_MAX), groupId: 'read' },
     // Counted per key, whichever credential carries it: a key and its tokens share one budget.
     api: {
+      groupId: 'api',
       max: (request) => request.principal?.rateLimit ?? config.RATE_LIMIT_API_MAX,
       timeWindow: config.RATE_LIMIT_WINDOW_MS,
-      keyGenerator: (request) => request.principal === null ? `ip:${request.ip}` : `key:${request.principal.keyId}`
+      keyGenerator: (request: FastifyRequest) => request.principal === null ? `ip:${request.ip}` : `key:${request.principal.keyId}`
     }
-  })
+  } satisfies FastifyInstance['limits']
+  app.decorate('limits', limits)
+  app.decorate('readLimit', app.rateLimit(limits.read))
 }, { name: 'rate-limit', dependencies: ['config', 'storage'] })

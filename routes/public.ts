@@ -38,7 +38,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...errorResponses(429, 503)
       }
     },
-    config: { rateLimit: app.limits.read }
+    onRequest: app.readLimit
   }, async (request, reply) => {
     varyOn(reply, 'Accept')
     if (preferredFormat(request, ['json', 'html']) === 'html') return reply.type('text/html; charset=utf-8').send(composePage)
@@ -87,7 +87,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...errorResponses(400, 404, 429, 503)
       }
     },
-    config: { rateLimit: app.limits.read }
+    onRequest: app.readLimit
   }, async (request, reply) => {
     varyOn(reply, 'Accept')
     const format = preferredFormat(request, ['json', 'html', 'text'])
@@ -106,7 +106,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       headers: DeleteMessageHeadersSchema,
       response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 404, 413, 415, 429, 503) }
     },
-    config: { rateLimit: app.limits.read }
+    onRequest: app.readLimit
   }, async (request, reply) => {
     await app.messages.deleteWithToken(request.params.id, request.headers['x-delete-token'])
     return reply.code(204).send(null)

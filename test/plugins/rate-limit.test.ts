@@ -32,9 +32,28 @@ t.test('counters live in Redis under rl:<route>-<client>', async (t) => {
   await app.inject({ url: '/msg/AAAAAAAAAAAAAAAAAAAAAA', remoteAddress: '203.0.113.5' })
   await app.inject({ url: '/api/v1/messages', headers: withKey(key) })
   const keys = (await app.redisClient?.keys('rl:*')) ?? []
-  t.ok(keys.includes('rl:GET/msg/:id-203.0.113.5'), keys.join(' '))
-  t.ok(keys.some((k) => /^rl:-key:[a-z0-9]{12}$/.test(k)), 'one budget per API key, across routes')
+  t.ok(keys.includes('rl:read-203.0.113.5'), keys.join(' '))
+  t.ok(keys.some((k) => /^rl:api-key:[a-z0-9]{12}$/.test(k)), 'one budget per API key, across routes')
   t.same(((await app.redisClient?.keys('*')) ?? []).filter((k) => k.includes('object') || k.includes('undefined')), [])
+})
+
+t.test('reads, deletes, 404s and 405s share one read budget per client IP; creates have their own', async (t) => {
+  for (const store of ['redis', 'memory'] as const) {
+    const app = await build(t, { store, config: { RATE_LIMIT_READ_MAX: 4, RATE_LIMIT_CREATE_MAX: 2 } })
+    const ip = { remoteAddress: '198.51.100.20' }
+    const id = 'AAAAAAAAAAAAAAAAAAAAAA'
+    const codes = [
+      (await app.inject({ url: `/msg/${id}`, ...ip })).statusCode,
+      (await app.inject({ url: '/', ...ip })).statusCode,
+      (await app.inject({ method: 'DELETE', url: `/msg/${id}`, ...ip })).statusCode,
+      (await app.inject({ url: '/nope', ...ip })).statusCode,
+      (await app.inject({ method: 'PUT', url: '/', ...ip })).statusCode,
+      (await app.inject({ url: '/', ...ip })).statusCode
+    ]
+    t.same(codes, [404, 200, 404, 404, 429, 429], `${store}: the fifth read of any kind is limited`)
+    t.equal((await app.inject({ method: 'POST', url: '/', payload: { content: 'x' }, ...ip })).statusCode, 201, `${store}: creates count apart`)
+    t.equal((await app.inject({ url: '/', remoteAddress: '198.51.100.21' })).statusCode, 200, `${store}: another IP has its own budget`)
+  }
 })
 
 t.test('an IPv6 client is counted by its /64 network: one host owns many addresses', async (t) => {

@@ -149,10 +149,11 @@ export function sharedRateLimitStore (counters: SharedCounters, prefix: string):
       counters.incr(this.keyPrefix + key, callback, timeWindow, max)
     }
 
-    /** A route's store (its keys carry the route), or, without a route, one shared budget. */
-    child (routeOptions: { routeInfo?: { method?: string, url?: string } }): SharedRateLimitStore {
+    /** A shared limiter's store (named by its groupId), or a route's (its keys carry the route). */
+    child (routeOptions: { groupId?: string, routeInfo?: { method?: string, url?: string } }): SharedRateLimitStore {
       const route = routeOptions.routeInfo
-      return new SharedRateLimitStore(undefined, `${this.keyPrefix}${route?.method ?? ''}${route?.url ?? ''}-`)
+      const name = routeOptions.groupId ?? `${route?.method ?? ''}${route?.url ?? ''}`
+      return new SharedRateLimitStore(undefined, `${this.keyPrefix}${name}-`)
     }
   }
   return SharedRateLimitStore as new () => SharedRateLimitStore
