@@ -1,4 +1,5 @@
 import FindMyWay from 'find-my-way'
+import type { preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { MethodNotAllowed, RouteNotFound } from '../src/errors.js'
 
@@ -8,7 +9,7 @@ import { MethodNotAllowed, RouteNotFound } from '../src/errors.js'
  * plugin answers first) gets 204 with `Allow`. Every route's path is mirrored into a
  * private router as it is added, so this works for routes of every plugin and any method,
  * and costs nothing on requests that match a route. Both answers come from the not-found
- * handler, which is rate-limited like any read.
+ * handler, which is rate-limited like any read (except on /health and /ready).
  */
 export default fp(async function methodNotAllowed (app) {
   const paths = FindMyWay({ ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 })
@@ -26,7 +27,14 @@ export default fp(async function methodNotAllowed (app) {
     for (const method of [route.method].flat()) methods.add(method)
   })
 
-  app.setNotFoundHandler({ preHandler: app.readLimit }, async function notFound (request, reply) {
+  // API.md: /health and /ready are never rate-limited, a wrong method on them included.
+  const unlimited = new Set(['/health', '/ready'])
+  const limitUnlessOperations: preHandlerAsyncHookHandler = async function (request, reply) {
+    if (unlimited.has(request.url.split('?')[0] ?? '')) return
+    await app.readLimit.call(this, request, reply)
+  }
+
+  app.setNotFoundHandler({ preHandler: limitUnlessOperations }, async function notFound (request, reply) {
     const path = request.url.split('?')[0] ?? '/'
     const match = paths.find('GET', path)
     if (match === null) throw new RouteNotFound()

@@ -1,5 +1,5 @@
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { RateLimited } from '../src/errors.js'
 import { SharedCounters, sharedRateLimitStore } from '../src/storage/redis/rate-limit-store.js'
@@ -20,7 +20,7 @@ declare module 'fastify' {
      * handler: RATE_LIMIT_READ_MAX is one budget per client IP across all of them
      * (API.md section 5), not one per route.
      */
-    readLimit: onRequestHookHandler
+    readLimit: onRequestAsyncHookHandler
   }
 }
 
@@ -64,5 +64,5 @@ export default fp(async function rateLimitPlugin (app) {
     }
   } satisfies FastifyInstance['limits']
   app.decorate('limits', limits)
-  app.decorate('readLimit', app.rateLimit(limits.read))
+  app.decorate('readLimit', app.rateLimit(limits.read) as onRequestAsyncHookHandler)
 }, { name: 'rate-limit', dependencies: ['config', 'storage'] })

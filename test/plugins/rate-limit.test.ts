@@ -82,6 +82,9 @@ t.test('read limit covers reads, deletes, 404s and 405s; /health and /ready are 
     t.equal(health.statusCode, 200)
     t.equal(ready.statusCode, 200)
     t.equal(health.headers['x-ratelimit-limit'], undefined)
+    const wrongMethod = await app.inject({ method: 'POST', url: i % 2 === 0 ? '/health' : '/ready?x=1' })
+    t.equal(wrongMethod.statusCode, 405, 'a wrong method on them is a 405, never a 429')
+    t.equal(wrongMethod.headers['x-ratelimit-limit'], undefined)
   }
 })
 
