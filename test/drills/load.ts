@@ -61,8 +61,9 @@ export function countByStatus (outcomes: Outcome[]): Record<number, number> {
 }
 
 /** The built server as its own process on `redisUrl`, limits out of the load's way; killed when the test ends. */
-export async function serverForLoad (t: Test, redisUrl: string): Promise<ServerProcess> {
+export async function serverForLoad (t: Test, redisUrl: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
   const server = await startServer({
+    ...extraEnv,
     REDIS_URL: redisUrl,
     JWT_SECRET: 'x'.repeat(32),
     LOG_LEVEL: 'warn',
