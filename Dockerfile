@@ -9,12 +9,16 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # argon2 is the only dependency with an install script. Its prebuilt linux-x64 glibc binary
 # crashed (SIGSEGV on load) on Debian 12 with Node 20, so it is compiled here, for exactly
-# this base image, and the image build fails if it does not load. No other script runs.
+# this base image, and the image build fails if it does not load. No other script runs,
+# except patch-package applying patches/ (our own postinstall, run explicitly in both
+# stages; see README, Performance, for the ioredis patch).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && npx --no-install patch-package \
  && npm rebuild argon2 --build-from-source \
  && node -e "import('argon2').then((a) => a.hash('image-build-check'))"
 COPY tsconfig.json tsconfig.build.json ./
@@ -37,11 +41,13 @@ ENV NODE_ENV=production \
     NPM_CONFIG_FUND=false
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 # In the image the code is already compiled: `npm start` and `npm run keys` run it as is
 # (in a checkout they build first, which a read-only image without TypeScript cannot do).
 # The log directory belongs to the runtime user, so a named volume mounted there starts
 # out writable by it; everything else stays root-owned and read-only to the app.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npx --no-install patch-package \
  && npm pkg set scripts.start="node dist/src/server.js" scripts.keys="node dist/scripts/keys.js" \
  && rm -rf /tmp/.npm /root/.npm \
  && mkdir -p /var/log/missive \

@@ -4,10 +4,15 @@
 // Drives a throwaway Redis with `concurrency` loops of EVALSHA (a read script like the
 // message consume script), once with enableAutoPipelining and once without, and reports
 // commands per second and the young-generation collections (count, mean and worst pause)
-// seen by a PerformanceObserver. Measured 2026-11-23 (50 loops, 5 s): with auto-pipelining,
-// ~2.5 MB promoted per scavenge and 3.6 ms pauses (from --trace-gc-nvp), without it
-// nothing promoted and 0.5 ms; in the server that is most of the GC and p99 gap to the
-// bare baseline, but turning it off costs more CPU there (see README, Performance).
+// seen by a PerformanceObserver.
+//
+// It found the cause of most of the server's GC and p99 gap (2026-11-23, 50 loops, 5 s):
+// unpatched ioredis 6.0.0 defined `length` on every Pipeline with its own closure, so each
+// auto-pipeline got its own hidden class, which kept it (commands, replies) alive through
+// scavenges: ~2.5 MB promoted per scavenge, mean pause ~5.5 ms, 40-51k commands/s with
+// auto-pipelining against ~0.6 ms and 57-67k without. With patches/ioredis+6.0.0.patch
+// (one getter on the prototype): ~0.55 ms pauses and 94-103k commands/s with it, 78-84k
+// without.
 import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'

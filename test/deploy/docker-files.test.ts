@@ -83,6 +83,14 @@ t.test('Dockerfile: multi-stage on a slim Node 20 base', async (t) => {
   t.match(runs(buildStage), /npm rebuild argon2 --build-from-source/)
   t.ok(runtime.some((i) => i.keyword === 'COPY' && /--from=build\s+\S*argon2\/build\/Release\/argon2\.node/.test(i.args)), 'the runtime takes the compiled argon2')
   t.match(runs(runtime), /import\('argon2'\)/, 'and the image build fails if it does not load')
+
+  // Scripts are off in both stages, so the postinstall (patch-package) is run by hand there.
+  for (const [name, stage] of [['build', buildStage], ['runtime', runtime]] as const) {
+    const copiesPatches = stage.findIndex((i) => i.keyword === 'COPY' && /^patches\s/.test(i.args))
+    const install = stage.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args))
+    t.ok(copiesPatches >= 0 && copiesPatches < install, `the ${name} stage copies patches/ before npm ci`)
+    t.match(stage[install]?.args ?? '', /npm ci\b[^]*&& npx --no-install patch-package\b/, 'and applies them right after it')
+  }
 })
 
 function stage0Name (): string { return buildStage[0]?.args ?? '' }
