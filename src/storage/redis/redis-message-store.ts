@@ -12,6 +12,7 @@ interface MessageCommands {
   missiveConsume (message: string, views: string): Promise<ScriptReply>
   missivePeek (message: string, views: string): Promise<ScriptReply>
   missiveIndexOwned (index: string, createdAt: number, id: string, expiresAt: number): Promise<number>
+  missiveCreateOwned (message: string, views: string, index: string, body: string, expiresAt: number, maxViews: number | '', createdAt: number, id: string): Promise<number>
 }
 type ScriptedClient = (Redis | Cluster) & MessageCommands
 
@@ -20,25 +21,33 @@ interface Body { c: string, e: 0 | 1, t: number, x: number, m: number | null, o:
 
 export class RedisMessageStore implements MessageStore {
   private readonly redis: ScriptedClient
+  /** a single Redis: one script may touch keys of any slot */
+  private readonly oneNode: boolean
 
   constructor (client: Redis | Cluster) {
     defineScripts(client)
     this.redis = client as ScriptedClient
+    this.oneNode = !client.isCluster
   }
 
   async create (message: StoredMessage): Promise<boolean> {
     const body = serialize(message)
     try {
-      const write = message.maxViews === null
+      const write = (): Promise<boolean> => message.maxViews === null
         ? this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX').then((reply) => reply === 'OK')
         : this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews).then((reply) => reply === 1)
-      if (message.owner === null) return await write
-      // The message and its owner's index live in different slots, so they cannot share a
-      // script; sent together they share one round trip. Should the id already be taken
-      // (a 128-bit collision), the index entry is taken back, and listOwned checks the
-      // owner of every message it shows anyway.
+      if (message.owner === null) return await write()
       const index = ownerIndexKey(message.owner)
-      const [created] = await Promise.all([write, this.redis.missiveIndexOwned(index, message.createdAt, message.id, message.expiresAt)])
+      if (this.oneNode) {
+        const reply = await this.redis.missiveCreateOwned(messageKey(message.id), viewsKey(message.id), index, body,
+          message.expiresAt, message.maxViews ?? '', message.createdAt, message.id)
+        return reply === 1
+      }
+      // On a Cluster the message and its owner's index live in different slots, so they
+      // cannot share a script; sent together they share one round trip. Should the id
+      // already be taken (a 128-bit collision), the index entry is taken back, and
+      // listOwned checks the owner of every message it shows anyway.
+      const [created] = await Promise.all([write(), this.redis.missiveIndexOwned(index, message.createdAt, message.id, message.expiresAt)])
       if (!created) await this.redis.zrem(index, message.id)
       return created
     } catch (err) {
@@ -128,6 +137,7 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('missiveConsume', { numberOfKeys: 2, lua: scripts.consume })
   client.defineCommand('missivePeek', { numberOfKeys: 2, lua: scripts.peek })
   client.defineCommand('missiveIndexOwned', { numberOfKeys: 1, lua: scripts.indexOwned })
+  client.defineCommand('missiveCreateOwned', { numberOfKeys: 3, lua: scripts.createOwned })
 }
 
 function serialize (m: StoredMessage): string {
