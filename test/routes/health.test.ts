@@ -34,7 +34,9 @@ t.test('a Redis outage: 503 fast, /health stays up, recovery by itself', async (
     const res = await app.inject(request)
     const took = Date.now() - started
     t.equal(res.statusCode, 503, name)
-    t.ok(took < 1000, `${name} answered in ${took} ms`)
+    // Refused at once (no offline queue): a few ms. Half a second leaves room for a busy
+    // machine and still fails a change that waits out the 1 s command timeout.
+    t.ok(took < 500, `${name} answered in ${took} ms`)
     t.same(res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'Service temporarily unavailable, try again shortly', code: 'SERVICE_UNAVAILABLE' })
     t.notMatch(res.body, /redis|ECONNREFUSED|stream/i, 'the store is not named')
     t.ok(Number(res.headers['retry-after']) > 0, 'Retry-After')
