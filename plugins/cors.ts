@@ -5,14 +5,25 @@ import fp from 'fastify-plugin'
  * CORS for the exact origins in CORS_ORIGINS and nobody else: an origin not on the list
  * gets no Access-Control-* header at all (a static list would still leak the method and
  * header lists on preflights). No credentials: callers authenticate with headers, so `*`
- * and credentials can never meet. Preflights from other origins, and OPTIONS without CORS
- * headers, fall through to plugins/method-not-allowed.ts (204 with Allow, no CORS header).
+ * and credentials can never meet.
+ *
+ * The plugin only adds headers: every OPTIONS request, preflight or not, is then answered
+ * by plugins/method-not-allowed.ts, so a preflight to a known path gets 204 with `Allow`
+ * (and the CORS headers when its origin is listed), and one to an unknown path gets the
+ * 404 error body like any request there. (Left to itself, @fastify/cors answers 204 to a
+ * preflight on any path, and a text/plain 400 to an OPTIONS from a listed origin without
+ * Access-Control-Request-Method.)
  */
 export default fp(async function corsPolicy (app) {
   // With no origin allowed (the default) there is nothing to answer and no response varies
   // by origin: the plugin's per-request work is skipped altogether.
   if (app.config.corsOrigins.length === 0) return
   const allowed = new Set(app.config.corsOrigins)
+  // The plugin's catch-all OPTIONS route would answer every path itself: it hands every
+  // OPTIONS request to the not-found handler instead.
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'OPTIONS' && route.url === '*') route.handler = function delegate (_request, reply) { reply.callNotFound() }
+  })
   await app.register(cors, {
     origin: (origin, callback) => { callback(null, origin !== undefined && allowed.has(origin)) },
     credentials: false,
@@ -20,6 +31,7 @@ export default fp(async function corsPolicy (app) {
     allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Delete-Token'],
     exposedHeaders: ['Location', 'Retry-After', 'X-Request-Id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
     maxAge: 600,
-    strictPreflight: true
+    preflightContinue: true,
+    strictPreflight: false
   })
 }, { name: 'cors', dependencies: ['config'] })

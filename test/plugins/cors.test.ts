@@ -38,6 +38,40 @@ t.test('CORS: only listed origins get Access-Control-* headers', async (t) => {
   t.equal(errorOk.headers['access-control-allow-origin'], allowed, 'errors readable by allowed origins too')
 })
 
+t.test('CORS preflights: 204 with Allow on a known path, the 404 error on an unknown one', async (t) => {
+  const app = await build(t, { store: 'memory', config: { CORS_ORIGINS: allowed } })
+  const options = async (url: string, headers: Record<string, string>) => await app.inject({ method: 'OPTIONS', url, headers })
+  const preflight = { origin: allowed, 'access-control-request-method': 'POST' }
+
+  const known = await options('/msg/AAAAAAAAAAAAAAAAAAAAAA', { ...preflight, 'access-control-request-method': 'DELETE' })
+  t.equal(known.statusCode, 204)
+  t.equal(known.headers.allow, 'DELETE, GET, OPTIONS')
+  t.equal(known.headers['access-control-allow-origin'], allowed)
+  t.match(known.headers['access-control-allow-methods'], /DELETE/)
+
+  for (const url of ['/nope', '/msg/AAAAAAAAAAAAAAAAAAAAAA/extra', '/api/v1/nothing']) {
+    const unknown = await options(url, preflight)
+    t.equal(unknown.statusCode, 404, `${url}: 404`)
+    t.same(unknown.json(), { statusCode: 404, error: 'Not Found', message: 'Route not found', code: 'NOT_FOUND' })
+    t.equal(unknown.headers['x-content-type-options'], 'nosniff', 'with the security headers')
+    t.equal(unknown.headers['access-control-allow-origin'], allowed, 'readable by the listed origin')
+  }
+
+  // OPTIONS from a listed origin without Access-Control-Request-Method is a plain OPTIONS,
+  // not the plugin's text/plain "Invalid Preflight Request".
+  const plain = await options('/', { origin: allowed })
+  t.equal(plain.statusCode, 204)
+  t.match(plain.headers.allow, /POST/)
+  t.equal(plain.body, '')
+  const plainUnknown = await options('/nope', { origin: allowed })
+  t.equal(plainUnknown.statusCode, 404)
+  t.equal(plainUnknown.json().statusCode, 404)
+
+  const refusedUnknown = await options('/nope', { ...preflight, origin: refused })
+  t.equal(refusedUnknown.statusCode, 404)
+  t.notOk(Object.keys(refusedUnknown.headers).some((h) => h.startsWith('access-control-')))
+})
+
 t.test('CORS: with CORS_ORIGINS empty nobody gets them, and * never appears', async (t) => {
   const app = await build(t, { store: 'memory' })
   for (const origin of [allowed, 'null', '*']) {
