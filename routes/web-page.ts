@@ -1,5 +1,7 @@
-// Placeholder pages for browsers. The full client (compose and read with in-browser
-// encryption) replaces these; they carry no inline script, so the strict CSP holds.
+// The web pages for browsers: writing a message (GET / as HTML) and reading one
+// (GET /msg/:id as HTML, which counts no view). Static text with no inline script or style,
+// so the strict CSP holds; the behaviour is in web/client.js (/assets/missive.js), the
+// look in `pageStyle` (/assets/missive.css).
 
 const page = (title: string, body: string): string => `<!doctype html>
 <html lang="en">
@@ -8,20 +10,86 @@ const page = (title: string, body: string): string => `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${title} · Missive</title>
+<link rel="stylesheet" href="/assets/missive.css">
+<script type="module" src="/assets/missive.js"></script>
 </head>
 <body>
 <main>
-<h1>Missive</h1>
+<h1><a href="/">Missive</a></h1>
 ${body}
 </main>
 </body>
 </html>
 `
 
-export const composePage = page('Share a secret message', `<p>Share a message through a link that expires, and can burn after it is read.</p>
-<p>The page for writing messages is on its way. Until then, use the API:</p>
-<pre>curl -s -X POST -H 'content-type: application/json' -d '{"content":"hello","maxViews":1}' https://this-host/</pre>`)
+export const composePage = page('Share a secret message', `<section>
+<form id="compose" data-panel>
+<p>Write a message, get a link to share. The link stops working when the message expires or has been read as often as you allow.</p>
+<label for="content">Message</label>
+<textarea id="content" name="content" rows="8" required autofocus></textarea>
+<div class="options">
+<label>Expires after
+<select id="ttl" name="ttl">
+<option value="600">10 minutes</option>
+<option value="3600">1 hour</option>
+<option value="86400" selected>1 day</option>
+<option value="604800">7 days</option>
+</select></label>
+<label>Can be read
+<select id="max-views" name="maxViews">
+<option value="1" selected>once</option>
+<option value="3">3 times</option>
+<option value="10">10 times</option>
+<option value="">until it expires</option>
+</select></label>
+</div>
+<label class="check"><input type="checkbox" id="encrypt" name="encrypt" checked> Encrypt in this browser: the server never sees the message, and the key is only in the link</label>
+<button type="submit">Create the link</button>
+<p id="compose-status" class="status" role="alert"></p>
+</form>
+<div id="created" data-panel hidden>
+<p>Your link is ready. Anyone with it can read the message<span class="views"> <span id="views"></span></span>, until <span id="expires"></span>.</p>
+<label for="link">Link</label>
+<div class="row"><input id="link" readonly><button type="button" id="copy">Copy</button></div>
+<label for="delete-token">Delete token (to delete the message early: <code>DELETE</code> the link with the header <code>X-Delete-Token</code>)</label>
+<input id="delete-token" readonly>
+<p>Neither is shown again.</p>
+<button type="button" id="another">Write another</button>
+</div>
+</section>
+<noscript><p>This page needs JavaScript. Without it, use the API: <code>curl -X POST -H 'content-type: application/json' -d '{"content":"hello","maxViews":1}' &lt;this address&gt;</code></p></noscript>`)
 
-export const readPage = page('A message for you', `<p>Someone shared a message with you through this link.</p>
-<p>Opening this page has not used up a view. The page that reveals the message is on its way; until then fetch it with
-<code>curl -H 'accept: text/plain' &lt;this link&gt;</code> (that read counts as a view).</p>`)
+export const readPage = page('A message for you', `<section>
+<div id="closed" data-panel>
+<p>Someone shared a message with you. Opening this page has not used up a view.</p>
+<p>The message may be readable only once: show it when you are ready.</p>
+<button type="button" id="reveal">Show the message</button>
+<p id="read-status" class="status" role="alert"></p>
+</div>
+<div id="revealed" data-panel hidden>
+<pre id="message"></pre>
+<p id="remaining"></p>
+</div>
+<div id="gone" data-panel hidden>
+<p>There is no message here: it never existed, has expired, or was already read as often as allowed.</p>
+</div>
+</section>
+<noscript><p>This page needs JavaScript. Without it: <code>curl -H 'accept: text/plain' &lt;this link&gt;</code> (that read counts as a view).</p></noscript>`)
+
+export const pageStyle = `:root { color-scheme: light dark; font-family: system-ui, sans-serif; line-height: 1.5; }
+body { margin: 0; }
+main { max-width: 42rem; margin: 0 auto; padding: 1.5rem 1rem; }
+h1 a { color: inherit; text-decoration: none; }
+label { display: block; margin: 1rem 0 0.25rem; font-weight: 600; }
+label.check, .options label { font-weight: 400; }
+.options { display: flex; gap: 1.5rem; flex-wrap: wrap; }
+textarea, input:not([type=checkbox]), select { box-sizing: border-box; width: 100%; font: inherit; padding: 0.5rem; }
+.options select { width: auto; margin-left: 0.5rem; }
+textarea { font-family: ui-monospace, monospace; }
+.row { display: flex; gap: 0.5rem; }
+button { font: inherit; padding: 0.5rem 1rem; margin-top: 1rem; cursor: pointer; }
+.row button { margin-top: 0; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; padding: 1rem; border: 1px solid currentColor; border-radius: 0.25rem; }
+.status { color: #c00; min-height: 1.5em; }
+[hidden] { display: none !important; }
+`

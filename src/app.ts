@@ -19,6 +19,7 @@ import apiMessageRoutes from '../routes/api/v1/messages.js'
 import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
 import publicRoutes from '../routes/public.js'
+import assetRoutes from '../routes/assets.js'
 import type { Config } from './config.js'
 import { serverOptions, type ServerOptionsOverrides } from './server-options.js'
 
@@ -49,6 +50,7 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
 
   await app.register(healthRoutes)
   await app.register(publicRoutes)
+  await app.register(assetRoutes)
   await app.register(metricsRoutes)
   await app.register(apiAuthRoutes, { prefix: '/api/v1' })
   await app.register(apiMessageRoutes, { prefix: '/api/v1' })
