@@ -107,10 +107,10 @@ function challenge (accept: readonly CredentialKind[]): string {
  *
  * Cost per request once warm: an API key is a SHA-256 and an LRU lookup (argon2 runs once
  * per cache period, see src/api-keys.ts); a bearer token is an HMAC check (once per token,
- * then a SHA-256 and an LRU lookup) and one round trip
- * that reads the IP's failure count and the token's deny-list entry together (ioredis
- * pipelines commands sent in the same tick). Both read the failure count because a locked
- * IP must get 429 even with a valid credential.
+ * then a SHA-256 and an LRU lookup) and one round trip that reads the IP's failure count
+ * and the token's deny-list entry together (keyStore.tokenGate: one script on a single
+ * Redis). Both read the failure count because a locked IP must get 429 even with a valid
+ * credential.
  */
 export default fp(async function auth (app) {
   const { config, keyStore } = app
@@ -192,9 +192,8 @@ export default fp(async function auth (app) {
       await ensureNotLocked(request, reply)
       return await refuse(request, reply, accept, 'token')
     }
-    const [failures, denied, active] = await Promise.all([
-      keyStore.authFailures(request.ip),
-      keyStore.isTokenDenied(claims.jti),
+    const [{ failures, denied }, active] = await Promise.all([
+      keyStore.tokenGate(request.ip, claims.jti),
       apiKeys.isKeyActive(claims.sub)
     ])
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)

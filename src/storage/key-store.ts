@@ -26,6 +26,11 @@ export interface Rotation {
 /** The answer of the revoke operation. */
 export type RevokeResult = 'revoked' | 'already-revoked' | 'unknown'
 
+export interface TokenGate {
+  readonly failures: FailureCount
+  readonly denied: boolean
+}
+
 export interface FailureCount {
   readonly count: number
   /** ms until the counting window ends (0 when nothing is counted) */
@@ -63,6 +68,8 @@ export interface KeyStore {
   /** Counts one failed authentication for `ip` in a fixed window of `windowMs` that starts with the first. */
   recordAuthFailure (ip: string, windowMs: number): Promise<FailureCount>
   authFailures (ip: string): Promise<FailureCount>
+  /** authFailures(ip) and isTokenDenied(jti) at once: what every bearer-token call checks. */
+  tokenGate (ip: string, jti: string): Promise<TokenGate>
 
   close (): Promise<void>
 }

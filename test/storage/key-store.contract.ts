@@ -96,6 +96,19 @@ export function keyStoreContract (t: Test, name: string, open: (t: KeyStoreTest)
     t.equal(await store.isTokenDenied('jti-1'), false)
   })
 
+  t.test(`${name}: tokenGate reads an IP's failures and a token's denial together`, async (t) => {
+    const store = await open(t)
+    t.same(await store.tokenGate('10.0.0.3', 'jti-g'), { failures: { count: 0, resetMs: 0 }, denied: false })
+    await store.recordAuthFailure('10.0.0.3', 60_000)
+    await store.recordAuthFailure('10.0.0.3', 60_000)
+    await store.denyToken('jti-g', Date.now() + 60_000)
+    const gate = await store.tokenGate('10.0.0.3', 'jti-g')
+    t.equal(gate.failures.count, 2)
+    t.ok(gate.failures.resetMs > 59_000 && gate.failures.resetMs <= 60_000)
+    t.equal(gate.denied, true)
+    t.same(await store.tokenGate('10.0.0.4', 'jti-other'), { failures: { count: 0, resetMs: 0 }, denied: false }, 'per IP and per token')
+  })
+
   t.test(`${name}: auth failures count per IP in a window that starts with the first`, async (t) => {
     const store = await open(t)
     t.same(await store.authFailures('10.0.0.1'), { count: 0, resetMs: 0 })

@@ -19,3 +19,22 @@ keyStoreContract(t, 'redis', async (t) => {
   t.teardown(async () => { await store.close(); await client.quit() })
   return store
 })
+
+t.test('redis: a bearer token\'s checks are one command on a single Redis', async (t) => {
+  const redis = await testRedis()
+  await flushRedis(redis.url)
+  const client = new Redis(redis.url)
+  const watcher = new Redis(redis.url)
+  const monitor = await watcher.monitor()
+  t.teardown(async () => { monitor.disconnect(); watcher.disconnect(); await client.quit() })
+  const store = new RedisKeyStore(client)
+  await store.tokenGate('10.0.0.9', 'jti-warm') // loads the script
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const commands: string[] = []
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (!source.includes('lua')) commands.push(String(args[0]).toLowerCase())
+  })
+  t.same(await store.tokenGate('10.0.0.9', 'jti-1'), { failures: { count: 0, resetMs: 0 }, denied: false })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(commands, ['evalsha'])
+})

@@ -1,4 +1,4 @@
-import type { FailureCount, KeyStore, RevokeResult, Rotation, StoredKey } from '../key-store.js'
+import type { FailureCount, KeyStore, RevokeResult, Rotation, StoredKey, TokenGate } from '../key-store.js'
 
 interface Expiring { value: number, expiresAt: number }
 
@@ -80,6 +80,10 @@ export class MemoryKeyStore implements KeyStore {
   async authFailures (ip: string): Promise<FailureCount> {
     const entry = this.live(`fail:${ip}`)
     return entry === undefined ? { count: 0, resetMs: 0 } : { count: entry.value, resetMs: entry.expiresAt - this.now() }
+  }
+
+  async tokenGate (ip: string, jti: string): Promise<TokenGate> {
+    return { failures: await this.authFailures(ip), denied: await this.isTokenDenied(jti) }
   }
 
   async close (): Promise<void> {

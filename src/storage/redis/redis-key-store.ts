@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
-import type { FailureCount, KeyStore, RevokeResult, Rotation, StoredKey } from '../key-store.js'
+import type { FailureCount, KeyStore, RevokeResult, Rotation, StoredKey, TokenGate } from '../key-store.js'
 import { toStoreError } from '../store-errors.js'
 import { apiKeyEpochKey, apiKeyIndexKey, apiKeyKey, apiKeyTouchedKey, authFailuresKey, deniedTokenKey } from './keys.js'
 
@@ -51,6 +51,16 @@ local count = redis.call('GET', KEYS[1])
 if not count then return {0, 0} end
 return {tonumber(count), redis.call('PTTL', KEYS[1])}`
 
+/**
+ * A single Redis only (the keys are in different Cluster slots): KEYS[1] an IP's failure
+ * counter, KEYS[2] a token's deny-list entry. {count, ms left, denied (1 or 0)}.
+ */
+const tokenGateScript = `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local left = 0
+if count > 0 then left = redis.call('PTTL', KEYS[1]) end
+return {count, left, redis.call('EXISTS', KEYS[2])}`
+
 interface KeyCommands {
   missiveKeyCreate (record: string, ...fields: string[]): Promise<number>
   missiveKeyRevoke (record: string, at: number): Promise<number>
@@ -58,15 +68,19 @@ interface KeyCommands {
   missiveKeyTouch (record: string, guard: string, at: number, intervalMs: number): Promise<number>
   missiveAuthFailure (counter: string, windowMs: number): Promise<[number, number]>
   missiveAuthFailures (counter: string): Promise<[number, number]>
+  missiveTokenGate (counter: string, denied: string): Promise<[number, number, number]>
 }
 type ScriptedClient = (Redis | Cluster) & KeyCommands
 
 export class RedisKeyStore implements KeyStore {
   private readonly redis: ScriptedClient
+  /** a single Redis: one script may read keys of any slot */
+  private readonly oneNode: boolean
 
   constructor (client: Redis | Cluster, private readonly now: () => number = Date.now) {
     defineScripts(client)
     this.redis = client as ScriptedClient
+    this.oneNode = !client.isCluster
   }
 
   async create (key: StoredKey): Promise<boolean> {
@@ -136,6 +150,17 @@ export class RedisKeyStore implements KeyStore {
     return await this.guard(async () => toFailureCount(await this.redis.missiveAuthFailures(authFailuresKey(ip))))
   }
 
+  async tokenGate (ip: string, jti: string): Promise<TokenGate> {
+    if (!this.oneNode) {
+      const [failures, denied] = await Promise.all([this.authFailures(ip), this.isTokenDenied(jti)])
+      return { failures, denied }
+    }
+    return await this.guard(async () => {
+      const [count, left, denied] = await this.redis.missiveTokenGate(authFailuresKey(ip), deniedTokenKey(jti))
+      return { failures: toFailureCount([count, left]), denied: denied === 1 }
+    })
+  }
+
   async close (): Promise<void> {
     // The client belongs to whoever made it (the storage plugin, the key tool).
   }
@@ -157,6 +182,7 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('missiveKeyTouch', { numberOfKeys: 2, lua: touchScript })
   client.defineCommand('missiveAuthFailure', { numberOfKeys: 1, lua: recordFailureScript })
   client.defineCommand('missiveAuthFailures', { numberOfKeys: 1, lua: readFailuresScript })
+  client.defineCommand('missiveTokenGate', { numberOfKeys: 2, lua: tokenGateScript })
 }
 
 function toFailureCount ([count, pttl]: [number, number]): FailureCount {
