@@ -62,6 +62,15 @@ t.test('client crypto: AES-256-GCM with a fresh key and IV, the key never in the
   t.throws(() => fromBase64Url('a+b/'), 'only base64url')
 })
 
+t.test('the copy of the client in dist/ (what a built server serves) works the same', async (t) => {
+  const built = await import(new URL('../../dist/routes/web/client.js', import.meta.url).href) as typeof import('../../routes/web/client.js')
+  const sealed = await built.encryptText('dist ✓')
+  t.equal(await decryptText(sealed.ciphertext, sealed.key), 'dist ✓', 'its ciphertext opens with the source client')
+  const again = await encryptText('source ✓')
+  t.equal(await built.decryptText(again.ciphertext, again.key), 'source ✓', 'and the other way round')
+  t.equal(built.messageIdOf('/msg/AAAAAAAAAAAAAAAAAAAAAA'), 'AAAAAAAAAAAAAAAAAAAAAA')
+})
+
 t.test('client: what the page sends is stored as ciphertext and reads back to the text', async (t) => {
   const app = await build(t, { store: 'memory' })
   const secret = 'meet at the old mill at 9'
