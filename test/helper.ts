@@ -69,6 +69,25 @@ export async function createMessage (app: App, body: Record<string, unknown>, he
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
+ * The commands Redis runs during `operation`, as seen by MONITOR (commands run inside
+ * scripts left out): what an operation costs in commands. `operation` starts once MONITOR
+ * is on and has gone quiet, so that warm-up commands are not counted.
+ */
+export async function redisCommandsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[]> {
+  const watcher = new Redis(url)
+  const monitor = await watcher.monitor()
+  test.teardown(() => { monitor.disconnect(); watcher.disconnect() })
+  await sleep(100)
+  const seen: string[] = []
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (!source.includes('lua')) seen.push(String(args[0]).toLowerCase())
+  })
+  await operation()
+  await sleep(100)
+  return seen
+}
+
+/**
  * Creates messages with maxViews 1 and 5, reads each with 50 racing readers, and checks that
  * exactly maxViews reads succeed (counting down to 0) and every other one is a 404.
  */

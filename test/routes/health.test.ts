@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RedisServer } from '../helpers/redis-server.js'
-import { makeKey, withKey } from '../api/api-helper.js'
+import { makeKey, tokenFor, withKey, withToken } from '../api/api-helper.js'
 import { build, sleep } from '../helper.js'
 
 t.test('/health and /ready on the memory store', async (t) => {
@@ -18,8 +18,10 @@ t.test('a Redis outage: 503 fast, /health stays up, recovery by itself', async (
 
   t.equal((await app.inject('/ready')).statusCode, 200)
   const { id } = (await app.inject({ method: 'POST', url: '/', payload: { content: 'before' } })).json()
-  const { key } = await makeKey(app, ['messages:read'])
+  const { key } = await makeKey(app, ['messages:read', 'messages:write'])
   t.equal((await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode, 200)
+  const token = await tokenFor(app, key)
+  t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 200)
 
   await redis.stop()
   const checks = {
@@ -27,7 +29,9 @@ t.test('a Redis outage: 503 fast, /health stays up, recovery by itself', async (
     'GET /msg/:id': { method: 'GET' as const, url: `/msg/${id}` },
     'DELETE /msg/:id': { method: 'DELETE' as const, url: `/msg/${id}`, headers: { 'x-delete-token': 'x'.repeat(43) } },
     'GET /ready': { method: 'GET' as const, url: '/ready' },
-    'GET /api/v1/messages (a verified key)': { method: 'GET' as const, url: '/api/v1/messages', headers: withKey(key) }
+    'GET /api/v1/messages (a verified key)': { method: 'GET' as const, url: '/api/v1/messages', headers: withKey(key) },
+    'GET /api/v1/messages (a verified token)': { method: 'GET' as const, url: '/api/v1/messages', headers: withToken(token) },
+    'POST /api/v1/messages (a verified key)': { method: 'POST' as const, url: '/api/v1/messages', headers: withKey(key), payload: { content: 'during' } }
   }
   for (const [name, request] of Object.entries(checks)) {
     const started = Date.now()
