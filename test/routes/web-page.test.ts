@@ -50,6 +50,8 @@ t.test('client crypto: AES-256-GCM with a fresh key and IV, the key never in the
   t.match(first.ciphertext, /^[A-Za-z0-9_-]+$/, 'base64url, fit for the JSON body')
   t.equal(fromBase64Url(first.ciphertext).length, 12 + Buffer.byteLength(text) + 16, 'iv + ciphertext + tag')
   t.not(first.ciphertext, second.ciphertext)
+  const ivOf = (ciphertext: string): string => Buffer.from(fromBase64Url(ciphertext).subarray(0, 12)).toString('hex')
+  t.not(ivOf(first.ciphertext), ivOf(second.ciphertext), 'a fresh IV each time (a fresh key alone would make the texts differ)')
   t.not(first.key, second.key)
   t.notMatch(first.ciphertext, first.key)
 
