@@ -1,15 +1,16 @@
 import FindMyWay from 'find-my-way'
-import type { preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { MethodNotAllowed, RouteNotFound } from '../src/errors.js'
 
 /**
  * Unknown paths get 404; a known path with a method it does not serve gets 405 with an
- * `Allow` header; OPTIONS on a known path (that is not a CORS preflight, which the cors
- * plugin answers first) gets 204 with `Allow`. Every route's path is mirrored into a
- * private router as it is added, so this works for routes of every plugin and any method,
- * and costs nothing on requests that match a route. Both answers come from the not-found
- * handler, which is rate-limited like any read (except on /health and /ready).
+ * `Allow` header; OPTIONS on a known path (CORS preflights included, see plugins/cors.ts)
+ * gets 204 with `Allow`. Every route's path is mirrored into a private router as it is
+ * added, so this works for routes of every plugin and any method, and costs nothing on
+ * requests that match a route. Every such answer is rate-limited like any read (except on
+ * /health and /ready), and is decided before any body is read: `PUT /` with a broken or
+ * oversized body is a 405, not a 400 or a 413, and it costs one read of the budget.
  */
 export default fp(async function methodNotAllowed (app) {
   const paths = FindMyWay({ ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 })
@@ -29,12 +30,13 @@ export default fp(async function methodNotAllowed (app) {
 
   // API.md: /health and /ready are never rate-limited, a wrong method on them included.
   const unlimited = new Set(['/health', '/ready'])
-  const limitUnlessOperations: preHandlerAsyncHookHandler = async function (request, reply) {
+  async function limitUnlessOperations (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (unlimited.has(request.url.split('?')[0] ?? '')) return
     await app.readLimit.call(this, request, reply)
   }
 
-  app.setNotFoundHandler({ preHandler: limitUnlessOperations }, async function notFound (request, reply) {
+  /** 404, or 405 / 204 with `Allow` when the path is known. */
+  function answerUnrouted (request: FastifyRequest, reply: FastifyReply): FastifyReply {
     const path = request.url.split('?')[0] ?? '/'
     const match = paths.find('GET', path)
     if (match === null) throw new RouteNotFound()
@@ -42,5 +44,22 @@ export default fp(async function methodNotAllowed (app) {
     reply.header('allow', allow)
     if (request.method === 'OPTIONS') return reply.code(204).send()
     throw new MethodNotAllowed(request.method)
+  }
+
+  // Fastify reads a request's body before its not-found handler runs, so an unrouted
+  // request is answered here, in the first hook that can tell (`is404`), before parsing.
+  // A callback hook: on routed requests it is one property read, no promise.
+  const answerUnroutedBeforeBody: onRequestHookHandler = function (request, reply, done) {
+    if (!request.is404) { done(); return }
+    limitUnlessOperations.call(this, request, reply)
+      .then(() => { if (!reply.sent) answerUnrouted(request, reply) })
+      .catch(done)
+  }
+  app.addHook('onRequest', answerUnroutedBeforeBody)
+
+  // Still needed for reply.callNotFound() (the CORS plugin's OPTIONS route uses it), which
+  // runs only the preHandler hooks and this handler.
+  app.setNotFoundHandler({ preHandler: limitUnlessOperations }, async function notFound (request, reply) {
+    return answerUnrouted(request, reply)
   })
 }, { name: 'method-not-allowed', dependencies: ['rate-limit'] })

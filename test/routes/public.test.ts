@@ -317,3 +317,21 @@ t.test('405 with Allow on / and /msg/:id; 404 elsewhere', async (t) => {
     isErrorBody(t, res.json(), 404)
   }
 })
+
+t.test('a wrong method or an unknown path is answered before its body is read', async (t) => {
+  const app = await build(t, { config: { RATE_LIMIT_READ_MAX: 3 } })
+  const ip = { remoteAddress: '198.51.100.60' }
+  const brokenJson = { 'content-type': 'application/json' }
+  const putBroken = await app.inject({ method: 'PUT', url: '/', headers: brokenJson, payload: '{"content":', ...ip })
+  t.equal(putBroken.statusCode, 405, 'PUT / with broken JSON: the method is what is wrong')
+  t.equal(putBroken.headers.allow, 'GET, HEAD, OPTIONS, POST')
+  isErrorBody(t, putBroken.json(), 405)
+  const huge = await app.inject({ method: 'PATCH', url: '/msg/AAAAAAAAAAAAAAAAAAAAAA', headers: { 'content-type': 'text/plain' }, payload: 'x'.repeat(2 * 1024 * 1024), ...ip })
+  t.equal(huge.statusCode, 405, 'a 2 MB body on a wrong method: 405, not 413')
+  const unknown = await app.inject({ method: 'POST', url: '/nope', headers: brokenJson, payload: '{', ...ip })
+  t.equal(unknown.statusCode, 404, 'broken JSON to an unknown path: 404, not 400')
+  isErrorBody(t, unknown.json(), 404)
+  const limited = await app.inject({ method: 'PUT', url: '/', headers: brokenJson, payload: '{', ...ip })
+  t.equal(limited.statusCode, 429, 'each counts against the read budget')
+  t.equal(limited.headers['retry-after'] !== undefined, true)
+})
