@@ -212,7 +212,9 @@ export default fp(async function auth (app) {
     return async function authenticate (request, reply) {
       const credential = readCredential(request)
       if (credential === null || (credential.kind !== 'malformed' && !accept.includes(credential.kind))) {
-        // Nothing to check (or a kind this route does not take): not a failed attempt.
+        // Nothing to check (or a kind this route does not take): not a failed attempt, but
+        // an anonymous request, so it costs a read of the IP's budget like any other.
+        await app.readLimit.call(this, request, reply)
         reply.header('www-authenticate', challenge(accept))
         throw new Unauthorized()
       }

@@ -33,6 +33,8 @@ export default fp(async function swaggerDocs (app) {
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: false,
+    // Anonymous reads like any other: one read of the IP's budget per page, asset or document.
+    uiHooks: { onRequest: app.readLimit },
     uiConfig: { docExpansion: 'list', deepLinking: false }
   })
-}, { name: 'swagger', dependencies: ['config'] })
+}, { name: 'swagger', dependencies: ['config', 'rate-limit'] })

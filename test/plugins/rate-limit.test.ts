@@ -88,6 +88,26 @@ t.test('read limit covers reads, deletes, 404s and 405s; /health and /ready are 
   }
 })
 
+t.test('the docs and /api/v1 without a usable credential are anonymous reads: they use the read budget', async (t) => {
+  for (const store of ['redis', 'memory'] as const) {
+    const cases = [
+      ['GET', '/docs/json', {}, 200],
+      ['GET', '/docs', {}, 200],
+      ['GET', '/api/v1/messages', {}, 401],
+      // a bearer token where only an API key is taken: not a failed attempt, still a request
+      ['POST', '/api/v1/auth/token', { authorization: 'Bearer a.b.c' }, 401]
+    ] as const
+    for (const [method, url, headers, status] of cases) {
+      const app = await build(t, { store, config: { RATE_LIMIT_READ_MAX: 2 } })
+      const responses = []
+      for (let i = 0; i < 3; i++) responses.push(await app.inject({ method, url, headers, remoteAddress: '198.51.100.70' }))
+      t.same(responses.map((res) => res.statusCode), [status, status, 429], `${store}: ${method} ${url}`)
+      t.equal(responses[0]?.headers['x-ratelimit-limit'], '2', 'the read budget, in the headers')
+      t.ok(Number(responses[2]?.headers['retry-after']) > 0, 'the 429 says when to retry')
+    }
+  }
+})
+
 t.test('the window passes and the budget comes back', async (t) => {
   const app = await build(t, { store: 'redis', config: { RATE_LIMIT_CREATE_MAX: 1, RATE_LIMIT_WINDOW_MS: 1000 } })
   t.equal((await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).statusCode, 201)
