@@ -108,7 +108,7 @@ function challenge (accept: readonly CredentialKind[]): string {
  * Cost per request once warm: an API key is a SHA-256 and an LRU lookup (argon2 runs once
  * per cache period, see src/api-keys.ts); a bearer token is an HMAC check (once per token,
  * then a SHA-256 and an LRU lookup) and one round trip that reads the IP's failure count
- * and the token's deny-list entry together (keyStore.tokenGate: one script on a single
+ * and the token's deny-list entry together (keyStore.tokenGate: one MGET on a single
  * Redis). Both read the failure count because a locked IP must get 429 even with a valid
  * credential.
  */
