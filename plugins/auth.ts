@@ -42,7 +42,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     apiKeys: ApiKeys
     /**
-     * The onRequest hooks of a protected route: authenticate, count the call against the
+     * The onRequest hook of a protected route: authenticate, count the call against the
      * key's rate limit, then check `scope` (null: any authenticated caller).
      */
     authorize: (scope: Scope | null, options?: AuthorizeOptions) => onRequestAsyncHookHandler[]
@@ -233,13 +233,11 @@ export default fp(async function auth (app) {
     }
   }
 
-  function scopeCheck (scope: Scope): onRequestAsyncHookHandler {
-    return async function requireScope (request, reply) {
-      if (request.principal?.scopes.includes(scope) === true) return
-      request.log.info({ event: 'auth.forbidden', keyId: request.principal?.keyId, scope, ip: request.ip }, 'scope missing')
-      reply.header('www-authenticate', `Bearer ${REALM}, error="insufficient_scope", scope="${scope}"`)
-      throw new Forbidden()
-    }
+  function requireScope (request: FastifyRequest, reply: FastifyReply, scope: Scope): void {
+    if (request.principal?.scopes.includes(scope) === true) return
+    request.log.info({ event: 'auth.forbidden', keyId: request.principal?.keyId, scope, ip: request.ip }, 'scope missing')
+    reply.header('www-authenticate', `Bearer ${REALM}, error="insufficient_scope", scope="${scope}"`)
+    throw new Forbidden()
   }
 
   const both: readonly CredentialKind[] = ['api-key', 'jwt']
@@ -247,9 +245,14 @@ export default fp(async function auth (app) {
   // (each rateLimit() call would otherwise get its own in-memory counters).
   const perKeyLimit = app.rateLimit(app.limits.api) as onRequestAsyncHookHandler
   app.decorate('authorize', function authorize (scope: Scope | null, options: AuthorizeOptions = {}) {
-    const hooks = [authenticator(options.accept ?? both), perKeyLimit]
-    if (scope !== null) hooks.push(scopeCheck(scope))
-    return hooks
+    const authenticate = authenticator(options.accept ?? both)
+    // The three steps in one hook: one promise and one trip through Fastify's hook runner
+    // per request instead of three.
+    return [async function authorizeRequest (request, reply) {
+      await authenticate.call(this, request, reply)
+      await perKeyLimit.call(this, request, reply)
+      if (scope !== null) requireScope(request, reply, scope)
+    }]
   })
 
   app.decorate('issueToken', function issueToken (principal: Principal, scopes: readonly string[]) {
