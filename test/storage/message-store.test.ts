@@ -38,6 +38,23 @@ t.test('redis store (real redis-server)', async (t) => {
     t.equal(await client.exists(messageKey(m.id), viewsKey(m.id)), 0)
   })
 
+  t.test('a read of a message without a view limit is one plain GET; a counted read adds the script', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client)
+    const unlimited = message()
+    const counted = message({ maxViews: 2 })
+    await store.create(unlimited)
+    await store.create(counted)
+    await store.consume(counted.id) // loads the script
+    const commands = await redisCommandsDuring(t, redis.url, async () => {
+      t.equal((await store.consume(unlimited.id))?.remainingViews, null)
+      t.equal((await store.consume(counted.id))?.remainingViews, 0)
+      t.equal(await store.consume(counted.id), null, 'burned')
+    })
+    t.same(commands, ['get', 'get', 'evalsha', 'get'])
+  })
+
   t.test('an owned create is one command on a single Redis, and its index lives as long as its newest message', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })
