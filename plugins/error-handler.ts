@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ErrorBody } from '../schemas/common.js'
-import { fastifyErrorCodes } from '../src/errors.js'
+import { fastifyErrorCodes, UnsupportedContentEncoding } from '../src/errors.js'
 
 // Catalogued server-side errors whose message is safe to show (they name no internals).
 const PUBLIC_5XX = new Set(['SERVICE_UNAVAILABLE', 'INSUFFICIENT_STORAGE'])
@@ -33,6 +33,8 @@ export default fp(async function errorHandler (app) {
       request.log.info({ statusCode: body.statusCode, code: body.code }, body.message)
     }
     if (body.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
+    // RFC 7694: a 415 for a content coding says which codings are accepted.
+    if (error instanceof UnsupportedContentEncoding) reply.header('accept-encoding', 'identity')
     return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)
   })
 }, { name: 'error-handler', dependencies: ['config'] })

@@ -5,6 +5,7 @@ import {
   type CreateMessageBody, CreateMessageBodySchema, CreateMessageQuerySchema, DeleteMessageHeadersSchema,
   MessageCreatedSchema, MessageReadSchema, PlainContentSchema, ServiceInfoSchema
 } from '../schemas/message.js'
+import { bodyEncodingError } from '../src/body-encoding.js'
 import { InvalidUtf8, MissingBody, OptionsInQuery } from '../src/errors.js'
 import { preferredFormat, varyOn } from '../src/negotiate.js'
 import { messageLimits, type NewMessage } from '../src/messages.js'
@@ -22,7 +23,12 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // text/plain: the raw body is the content, byte for byte, so it must be valid UTF-8
   // (a lenient decoder would silently replace bad bytes). Its limit is the content limit.
   app.removeContentTypeParser('text/plain')
-  app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: config.MESSAGE_MAX_BYTES }, (_request, body, done) => {
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: config.MESSAGE_MAX_BYTES }, (request, body, done) => {
+    const unreadable = bodyEncodingError(request.headers)
+    if (unreadable !== null) {
+      done(unreadable, undefined)
+      return
+    }
     try {
       done(null, strictUtf8.decode(body as Buffer))
     } catch {

@@ -72,6 +72,13 @@ t.test('JSON content must be UTF-8: invalid bytes and lone surrogates are a 400,
   t.same(read.rawPayload, Buffer.from(text, 'utf8'), 'byte for byte')
   const poisoned = await app.inject({ method: 'POST', url: '/', headers: json, payload: '{"content":"x","__proto__":{"a":1}}' })
   t.equal(poisoned.statusCode, 400, 'prototype poisoning is still refused')
+  // The body is valid JSON: the message says what is refused, not that it is malformed.
+  const message = 'the body must not contain "__proto__" or "constructor.prototype" keys'
+  t.same(poisoned.json(), { statusCode: 400, error: 'Bad Request', message, code: 'INVALID_BODY' })
+  const constructor = await app.inject({ method: 'POST', url: '/', headers: json, payload: '{"content":"x","constructor":{"prototype":{"a":1}}}' })
+  t.same(constructor.json(), { statusCode: 400, error: 'Bad Request', message, code: 'INVALID_BODY' })
+  const malformed = await app.inject({ method: 'POST', url: '/', headers: json, payload: '{"content":"x",' })
+  t.equal(malformed.json().message, "Body is not valid JSON but content-type is set to 'application/json'")
 })
 
 t.test('a read shows the times the create gave', async (t) => {
@@ -285,6 +292,39 @@ t.test('415: unsupported content types', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/', headers: { 'content-type': type }, payload: 'content=x' })
     t.equal(res.statusCode, 415, type)
     isErrorBody(t, res.json(), 415)
+  }
+})
+
+t.test('415: a body must be UTF-8 and uncompressed, whatever its type; nothing is stored', async (t) => {
+  const app = await build(t, { store: 'redis' })
+  const redis = new Redis((await testRedis()).url)
+  t.teardown(() => redis.disconnect())
+  const before = await redis.keys('msg:*')
+  const utf16 = (text: string): Buffer => Buffer.from(text, 'utf16le')
+  const cases: Array<[string, Record<string, string>, string | Buffer, RegExp]> = [
+    ['gzip JSON', { 'content-type': 'application/json', 'content-encoding': 'gzip' }, '{"content":"x"}', /Content-Encoding gzip is not supported/],
+    ['br text', { 'content-type': 'text/plain', 'content-encoding': 'br' }, 'x', /Content-Encoding br is not supported/],
+    ['two codings', { 'content-type': 'text/plain', 'content-encoding': 'identity, deflate' }, 'x', /Content-Encoding identity, deflate is not supported/],
+    ['UTF-16 JSON', { 'content-type': 'application/json; charset=utf-16' }, utf16('{"content":"hi"}'), /charset utf-16 is not supported/],
+    ['UTF-16 text', { 'content-type': 'text/plain; charset=UTF-16LE' }, utf16('hi'), /charset UTF-16LE is not supported/],
+    ['Latin-1 text, quoted', { 'content-type': 'text/plain; format=flowed; charset="iso-8859-1"' }, 'hi', /charset iso-8859-1 is not supported/]
+  ]
+  for (const [name, headers, payload, message] of cases) {
+    const res = await app.inject({ method: 'POST', url: '/', headers, payload })
+    t.equal(res.statusCode, 415, name)
+    isErrorBody(t, res.json(), 415)
+    t.match(res.json(), { code: 'UNSUPPORTED_MEDIA_TYPE', message }, name)
+    if (headers['content-encoding'] !== undefined) t.equal(res.headers['accept-encoding'], 'identity', `${name}: says which coding is accepted (RFC 7694)`)
+  }
+  t.same(await redis.keys('msg:*'), before, 'nothing was stored')
+
+  for (const [name, headers] of [
+    ['identity', { 'content-type': 'text/plain', 'content-encoding': 'identity' }],
+    ['utf8 spelled without the dash', { 'content-type': 'text/plain; charset=utf8' }],
+    ['UTF-8 in capitals, quoted', { 'content-type': 'application/json; charset="UTF-8"' }]
+  ] as const) {
+    const res = await app.inject({ method: 'POST', url: '/', headers, payload: headers['content-type'].startsWith('text') ? 'hi' : '{"content":"hi"}' })
+    t.equal(res.statusCode, 201, name)
   }
 })
 
