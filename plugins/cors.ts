@@ -1,5 +1,13 @@
 import cors from '@fastify/cors'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** sets the CORS headers of a non-preflight response where the plugin's hook did not run */
+    corsHeadersOutsideHooks: (request: FastifyRequest, reply: FastifyReply) => void
+  }
+}
 
 /**
  * CORS for the exact origins in CORS_ORIGINS and nobody else: an origin not on the list
@@ -15,10 +23,23 @@ import fp from 'fastify-plugin'
  * Access-Control-Request-Method.)
  */
 export default fp(async function corsPolicy (app) {
+  const allowed = new Set(app.config.corsOrigins)
+  const exposedHeaders = ['Location', 'Retry-After', 'X-Request-Id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
   // With no origin allowed (the default) there is nothing to answer and no response varies
   // by origin: the plugin's per-request work is skipped altogether.
-  if (app.config.corsOrigins.length === 0) return
-  const allowed = new Set(app.config.corsOrigins)
+  if (allowed.size === 0) {
+    app.decorate('corsHeadersOutsideHooks', () => {})
+    return
+  }
+  // The headers the plugin gives a response that is not a preflight, for the one answer
+  // no hook sees (a URL Fastify cannot decode, plugins/method-not-allowed.ts). A test
+  // checks they are the plugin's own, header for header.
+  app.decorate('corsHeadersOutsideHooks', (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('vary', 'Origin')
+    const origin = request.headers.origin
+    if (origin === undefined || !allowed.has(origin)) return
+    reply.header('access-control-allow-origin', origin).header('access-control-expose-headers', exposedHeaders.join(', '))
+  })
   // The plugin's catch-all OPTIONS route would answer every path itself: it hands every
   // OPTIONS request to the not-found handler instead.
   app.addHook('onRoute', (route) => {
@@ -29,7 +50,7 @@ export default fp(async function corsPolicy (app) {
     credentials: false,
     methods: ['GET', 'POST', 'DELETE'],
     allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Delete-Token'],
-    exposedHeaders: ['Location', 'Retry-After', 'X-Request-Id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    exposedHeaders,
     maxAge: 600,
     preflightContinue: true,
     strictPreflight: false

@@ -1,7 +1,15 @@
 import FindMyWay from 'find-my-way'
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { MethodNotAllowed, RouteNotFound } from '../src/errors.js'
+import { rejectMalformedUrl, rejectOutsideHooks } from '../src/server-options.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** answers a request Fastify could not route (frameworkErrors): limit, CORS, then 400 */
+    answerMalformedUrl?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
+}
 
 /**
  * Unknown paths get 404; a known path with a method it does not serve gets 405 with an
@@ -57,9 +65,24 @@ export default fp(async function methodNotAllowed (app) {
   }
   app.addHook('onRequest', answerUnroutedBeforeBody)
 
+  // A URL Fastify cannot decode (`/msg/%ff`) or with an over-long segment is answered
+  // before routing and before any hook (src/server-options.ts, frameworkErrors): here it
+  // gets what the hooks give every other unrouted request, its CORS headers and a read of
+  // the budget (a 429 past it), then its 400.
+  app.decorate('answerMalformedUrl', async function answerMalformedUrl (error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    app.corsHeadersOutsideHooks(request, reply)
+    try {
+      await limitUnlessOperations.call(app, request, reply)
+    } catch (limited) {
+      rejectOutsideHooks(limited as FastifyError, request, reply)
+      return
+    }
+    if (!reply.sent) rejectMalformedUrl(error, request, reply)
+  })
+
   // Still needed for reply.callNotFound() (the CORS plugin's OPTIONS route uses it), which
   // runs only the preHandler hooks and this handler.
   app.setNotFoundHandler({ preHandler: limitUnlessOperations }, async function notFound (request, reply) {
     return answerUnrouted(request, reply)
   })
-}, { name: 'method-not-allowed', dependencies: ['rate-limit'] })
+}, { name: 'method-not-allowed', dependencies: ['rate-limit', 'cors'] })

@@ -86,9 +86,32 @@ class AccessLog extends LogController {
  */
 export function rejectMalformedUrl (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path segment is too long' : 'The URL is not valid'
+  rejectOutsideHooks({ statusCode: 400, code: 'BAD_REQUEST', message }, request, reply)
+}
+
+/** An error answered where no hook runs: the error body, the security headers and the request id. */
+export function rejectOutsideHooks (error: Partial<FastifyError>, request: FastifyRequest, reply: FastifyReply): void {
+  const body = errorBody(error)
   reply.headers(SECURITY_HEADERS).header('x-request-id', request.id)
-    .code(400).type('application/json; charset=utf-8')
-    .send(errorBody({ statusCode: 400, code: 'BAD_REQUEST', message }))
+    .code(body.statusCode).type('application/json; charset=utf-8')
+    .send(body)
+}
+
+/**
+ * frameworkErrors: the app's answer (plugins/method-not-allowed.ts: rate limit and CORS
+ * first) once it is built, the bare 400 otherwise. Never throws: Fastify has no handler
+ * around it.
+ */
+function answerMalformedUrl (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const answer = request.server.answerMalformedUrl
+  if (answer === undefined) {
+    rejectMalformedUrl(error, request, reply)
+    return
+  }
+  answer(error, request, reply).catch((failure: unknown) => {
+    request.log.error({ err: failure }, 'answering a malformed URL failed')
+    if (!reply.sent) rejectOutsideHooks({ statusCode: 500 }, request, reply)
+  })
 }
 
 /** Headroom a JSON body needs over its content: escaping can make each byte up to six (\u00XX). */
@@ -171,7 +194,7 @@ export async function serverOptions (config: Config, overrides: ServerOptionsOve
     return503OnClosing: true,
     schemaErrorFormatter: formatSchemaErrors,
     clientErrorHandler: rejectMalformedRequest,
-    frameworkErrors: rejectMalformedUrl,
+    frameworkErrors: answerMalformedUrl,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false, caseSensitive: true },

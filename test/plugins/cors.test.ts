@@ -38,6 +38,22 @@ t.test('CORS: only listed origins get Access-Control-* headers', async (t) => {
   t.equal(errorOk.headers['access-control-allow-origin'], allowed, 'errors readable by allowed origins too')
 })
 
+t.test('CORS: a URL Fastify cannot decode gets the same CORS headers as any error', async (t) => {
+  const app = await build(t, { store: 'memory', config: { CORS_ORIGINS: allowed } })
+  const cors = (headers: Record<string, unknown>): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(headers).filter(([name]) => name.startsWith('access-control-') || name === 'vary'))
+  for (const origin of [allowed, refused]) {
+    const notFound = await app.inject({ url: '/nowhere', headers: { origin } })
+    for (const url of ['/msg/%ff', `/msg/${'a'.repeat(300)}`]) {
+      const malformed = await app.inject({ url, headers: { origin } })
+      t.equal(malformed.statusCode, 400, url)
+      t.same(cors(malformed.headers), cors(notFound.headers), `${origin} ${url}: as on a 404`)
+    }
+  }
+  const readable = await app.inject({ url: '/msg/%ff', headers: { origin: allowed } })
+  t.equal(readable.headers['access-control-allow-origin'], allowed, 'an allowed origin can read the 400')
+})
+
 t.test('CORS preflights: 204 with Allow on a known path, the 404 error on an unknown one', async (t) => {
   const app = await build(t, { store: 'memory', config: { CORS_ORIGINS: allowed } })
   const options = async (url: string, headers: Record<string, string>) => await app.inject({ method: 'OPTIONS', url, headers })

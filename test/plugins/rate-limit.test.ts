@@ -108,6 +108,21 @@ t.test('the docs and /api/v1 without a usable credential are anonymous reads: th
   }
 })
 
+t.test('a URL Fastify cannot decode is an anonymous read too: counted, and 429 past the budget', async (t) => {
+  for (const store of ['redis', 'memory'] as const) {
+    const app = await build(t, { store, config: { RATE_LIMIT_READ_MAX: 2 } })
+    const responses = []
+    for (const url of ['/msg/%ff', `/msg/${'a'.repeat(300)}`, '/msg/%ff', '/msg/AAAAAAAAAAAAAAAAAAAAAA']) {
+      responses.push(await app.inject({ url, remoteAddress: '198.51.100.71' }))
+    }
+    t.same(responses.map((res) => res.statusCode), [400, 400, 429, 429], `${store}: one budget with every other read`)
+    t.equal(responses[0]?.headers['x-ratelimit-limit'], '2')
+    t.equal(responses[0]?.headers['x-ratelimit-remaining'], '1')
+    t.ok(Number(responses[2]?.headers['retry-after']) > 0, 'the 429 says when to retry')
+    t.equal(responses[2]?.headers['x-content-type-options'], 'nosniff', 'and has the security headers')
+  }
+})
+
 t.test('the window passes and the budget comes back', async (t) => {
   const app = await build(t, { store: 'redis', config: { RATE_LIMIT_CREATE_MAX: 1, RATE_LIMIT_WINDOW_MS: 1000 } })
   t.equal((await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).statusCode, 201)
