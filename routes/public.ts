@@ -19,6 +19,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
   const limits = messageLimits(config, config.MESSAGE_MAX_BYTES)
+  const writePage = composePage(config.MESSAGE_DEFAULT_TTL_SECONDS, config.MESSAGE_MAX_TTL_SECONDS)
 
   // text/plain: the raw body is the content, byte for byte, so it must be valid UTF-8
   // (a lenient decoder would silently replace bad bytes). Its limit is the content limit.
@@ -47,7 +48,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.readLimit
   }, async (request, reply) => {
     varyOn(reply, 'Accept')
-    if (preferredFormat(request, ['json', 'html']) === 'html') return reply.type('text/html; charset=utf-8').send(composePage)
+    if (preferredFormat(request, ['json', 'html']) === 'html') return reply.type('text/html; charset=utf-8').send(writePage)
     return reply.send({ name: 'missive' as const, version: config.version, docs: '/docs' })
   })
 

@@ -22,7 +22,28 @@ ${body}
 </html>
 `
 
-export const composePage = page('Share a secret message', `<section>
+// The lifetimes the page offers: these presets up to MESSAGE_MAX_TTL_SECONDS, the default
+// lifetime (selected), and the maximum itself when it cuts the presets short, so the page
+// never offers a lifetime the server refuses.
+const TTL_PRESETS = [600, 3600, 86400, 604800]
+const UNITS: Array<[number, string]> = [[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']]
+
+function duration (seconds: number): string {
+  const [size, unit] = UNITS.find(([size]) => seconds % size === 0) ?? [1, 'second']
+  const count = seconds / size
+  return `${count} ${unit}${count === 1 ? '' : 's'}`
+}
+
+function ttlOptions (defaultTtl: number, maxTtl: number): string {
+  const offered = new Set(TTL_PRESETS.filter((ttl) => ttl <= maxTtl))
+  offered.add(defaultTtl)
+  if (maxTtl < Math.max(...TTL_PRESETS)) offered.add(maxTtl)
+  return [...offered].sort((a, b) => a - b)
+    .map((ttl) => `<option value="${ttl}"${ttl === defaultTtl ? ' selected' : ''}>${duration(ttl)}</option>`).join('\n')
+}
+
+/** The page for writing a message, made once at start-up for the configured lifetimes. */
+export const composePage = (defaultTtl: number, maxTtl: number): string => page('Share a secret message', `<section>
 <form id="compose" data-panel>
 <p>Write a message, get a link to share. The link stops working when the message expires or has been read as often as you allow.</p>
 <label for="content">Message</label>
@@ -30,10 +51,7 @@ export const composePage = page('Share a secret message', `<section>
 <div class="options">
 <label>Expires after
 <select id="ttl" name="ttl">
-<option value="600">10 minutes</option>
-<option value="3600">1 hour</option>
-<option value="86400" selected>1 day</option>
-<option value="604800">7 days</option>
+${ttlOptions(defaultTtl, maxTtl)}
 </select></label>
 <label>Can be read
 <select id="max-views" name="maxViews">

@@ -375,3 +375,24 @@ t.test('a wrong method or an unknown path is answered before its body is read', 
   t.equal(limited.statusCode, 429, 'each counts against the read budget')
   t.equal(limited.headers['retry-after'] !== undefined, true)
 })
+
+t.test('the web page offers only the lifetimes the server accepts', async (t) => {
+  const ttlOptions = (html: string): Array<[string, string]> => {
+    const select = /<select id="ttl"[^>]*>([\s\S]*?)<\/select>/.exec(html)?.[1] ?? ''
+    return [...select.matchAll(/<option value="(\d+)"( selected)?>([^<]+)<\/option>/g)].map((m) => [m[1] as string, `${m[3] as string}${m[2] ?? ''}`])
+  }
+  for (const [max, expected] of [
+    [2592000, [['600', '10 minutes'], ['3600', '1 hour'], ['86400', '1 day selected'], ['604800', '7 days']]],
+    [7200, [['600', '10 minutes'], ['3600', '1 hour'], ['7200', '2 hours selected']]],
+    [172800, [['600', '10 minutes'], ['3600', '1 hour'], ['86400', '1 day selected'], ['172800', '2 days']]],
+    [300, [['300', '5 minutes selected']]]
+  ] as const) {
+    const app = await build(t, { store: 'memory', config: { MESSAGE_MAX_TTL_SECONDS: max, MESSAGE_DEFAULT_TTL_SECONDS: Math.min(max, 86400) } })
+    const html = (await app.inject({ url: '/', headers: { accept: 'text/html' } })).body
+    t.same(ttlOptions(html), expected, `MESSAGE_MAX_TTL_SECONDS=${max}`)
+    for (const [ttl] of ttlOptions(html)) {
+      const res = await app.inject({ method: 'POST', url: '/', payload: { content: 'x', ttl: Number(ttl) } })
+      t.equal(res.statusCode, 201, `max ${max}: the ${ttl} s option is accepted`)
+    }
+  }
+})
