@@ -34,13 +34,19 @@ t.test('a Redis outage: 503 fast, /health stays up, recovery by itself', async (
     'POST /api/v1/messages (a verified key)': { method: 'POST' as const, url: '/api/v1/messages', headers: withKey(key), payload: { content: 'during' } }
   }
   for (const [name, request] of Object.entries(checks)) {
-    const started = Date.now()
-    const res = await app.inject(request)
-    const took = Date.now() - started
-    t.equal(res.statusCode, 503, name)
-    // Refused at once (no offline queue): a few ms. Half a second leaves room for a busy
-    // machine and still fails a change that waits out the 1 s command timeout.
-    t.ok(took < 500, `${name} answered in ${took} ms`)
+    // Refused at once (no offline queue): a few ms. The fastest of three tries must be under
+    // half a second: a stall of the busy test machine hits one try, not all three, while a
+    // change that waits out the 1 s command timeout fails every one.
+    const tries: number[] = []
+    const answers = []
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now()
+      answers.push(await app.inject(request))
+      tries.push(Date.now() - started)
+    }
+    t.same(answers.map((answer) => answer.statusCode), [503, 503, 503], name)
+    const res = answers[0] as (typeof answers)[number]
+    t.ok(Math.min(...tries) < 500, `${name} answered in ${tries.join(', ')} ms`)
     t.same(res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'Service temporarily unavailable, try again shortly', code: 'SERVICE_UNAVAILABLE' })
     t.notMatch(res.body, /redis|ECONNREFUSED|stream/i, 'the store is not named')
     t.ok(Number(res.headers['retry-after']) > 0, 'Retry-After')
