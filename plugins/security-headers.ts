@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
+import { MissingHost } from '../src/errors.js'
 import helmet, { type HelmetOptions } from 'helmet'
 
 export const helmetOptions: Readonly<HelmetOptions> = {
@@ -58,11 +59,19 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
  * The headers of API.md section 4 on every response, errors included: they are set in the
  * first onRequest hook, before anything can fail. Nothing is cacheable by default (responses
  * carry secrets), and the request id is returned for support.
+ *
+ * The same hook refuses an HTTP/1.1 request without Host (RFC 9112 §3.2: 400). Node's own
+ * check answers it with a bare 400, without these headers or a body, so it is turned off
+ * (src/server-options.ts) and made here, right after the headers are set.
  */
 export default fp(async function securityHeaders (app) {
   app.addHook('onRequest', function setSecurityHeaders (request, reply, done) {
     reply.headers(SECURITY_HEADERS)
     reply.header('x-request-id', request.id)
+    if (request.headers.host === undefined && request.raw.httpVersionMinor === 1 && request.raw.httpVersionMajor === 1) {
+      done(new MissingHost())
+      return
+    }
     done()
   })
 }, { name: 'security-headers', dependencies: ['config'] })

@@ -10,6 +10,7 @@ import methodNotAllowed from '../plugins/method-not-allowed.js'
 import metrics from '../plugins/metrics.js'
 import rateLimit from '../plugins/rate-limit.js'
 import securityHeaders from '../plugins/security-headers.js'
+import shutdown from '../plugins/shutdown.js'
 import storage from '../plugins/storage.js'
 import swagger from '../plugins/swagger.js'
 import underPressure from '../plugins/under-pressure.js'
@@ -37,6 +38,7 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(errorHandler)
   await app.register(jsonBody)
   await app.register(securityHeaders)
+  await app.register(shutdown)
   await app.register(cors)
   await app.register(underPressure)
   await app.register(storage)

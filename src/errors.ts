@@ -12,6 +12,7 @@ export const ContentTooLarge = createError<'PAYLOAD_TOO_LARGE', 413, [number]>('
 export const MissingBody = createError('VALIDATION_ERROR', 'a body is required: JSON (application/json) or the raw content (text/plain)', 400, undefined, noStack)
 export const InvalidUtf8 = createError('VALIDATION_ERROR', 'content must be valid UTF-8', 400, undefined, noStack)
 export const InvalidUtf8Body = createError('INVALID_BODY', 'the body must be valid UTF-8', 400, undefined, noStack)
+export const MissingHost = createError('BAD_REQUEST', 'an HTTP/1.1 request must have a Host header', 400, undefined, noStack)
 export const ForbiddenJsonKey = createError('INVALID_BODY', 'the body must not contain "__proto__" or "constructor.prototype" keys', 400, undefined, noStack)
 export const UnsupportedContentEncoding = createError<'UNSUPPORTED_MEDIA_TYPE', 415, [string]>('UNSUPPORTED_MEDIA_TYPE', 'Content-Encoding %s is not supported: send the body uncompressed', 415, undefined, noStack)
 export const UnsupportedCharset = createError<'UNSUPPORTED_MEDIA_TYPE', 415, [string]>('UNSUPPORTED_MEDIA_TYPE', 'charset %s is not supported: send the body as UTF-8', 415, undefined, noStack)
@@ -19,6 +20,7 @@ export const TtlTooLong = createError<'VALIDATION_ERROR', 400, [number]>('VALIDA
 export const OptionsInQuery = createError('VALIDATION_ERROR', 'with a JSON body, ttl, maxViews and encrypted go in the body, not the query string', 400, undefined, noStack)
 export const RateLimited = createError<'RATE_LIMITED', 429, [string]>('RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429, undefined, noStack)
 export const StoreUnavailable = createError('SERVICE_UNAVAILABLE', 'Service temporarily unavailable, try again shortly', 503)
+export const ShuttingDown = createError('SERVICE_UNAVAILABLE', 'The server is shutting down, try again shortly', 503, undefined, noStack)
 export const StorageFull = createError('INSUFFICIENT_STORAGE', 'The message store is full, try again later', 507)
 
 // Authentication and the /api/v1 API. 401 and 403 never say which part of a credential was wrong.

@@ -1,6 +1,6 @@
 import AjvCompiler from '@fastify/ajv-compiler'
 import { randomUUID } from 'node:crypto'
-import { STATUS_CODES } from 'node:http'
+import { type ServerOptions, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { type FastifyError, type FastifyReply, type FastifyRequest, type FastifySchemaValidationError, type FastifyServerOptions, LogController } from 'fastify'
@@ -176,7 +176,7 @@ export function rejectMalformedRequest (err: NodeJS.ErrnoException, socket: Sock
 /**
  * The one set of Fastify options, shared by the server, every test and the benchmarks.
  */
-export async function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): Promise<FastifyServerOptions & { https?: object }> {
+export async function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): Promise<FastifyServerOptions & { https?: object, http?: ServerOptions }> {
   const destination = await openLogDestination(config, overrides.logStream)
   const logger = pino(loggerOptions(config), destination)
   return {
@@ -191,7 +191,11 @@ export async function serverOptions (config: Config, overrides: ServerOptionsOve
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
+    // Node answers an HTTP/1.1 request without Host with a bare 400; plugins/security-headers.ts
+    // answers it instead, with the error body and the headers.
+    http: { requireHostHeader: false },
+    // plugins/shutdown.ts answers requests that arrive while closing, with the error body and headers.
+    return503OnClosing: false,
     schemaErrorFormatter: formatSchemaErrors,
     clientErrorHandler: rejectMalformedRequest,
     frameworkErrors: answerMalformedUrl,
@@ -201,6 +205,6 @@ export async function serverOptions (config: Config, overrides: ServerOptionsOve
     ajv: ajvOptions as unknown as FastifyServerOptions['ajv'],
     // (cast: @fastify/ajv-compiler's types describe raw ajv schemas, Fastify passes route schema defs)
     schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
-    ...(config.tls !== null ? { https: { cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' } } : {})
+    ...(config.tls !== null ? { https: { cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2', requireHostHeader: false } } : {})
   }
 }

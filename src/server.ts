@@ -16,15 +16,8 @@ async function main (): Promise<void> {
     throw err
   }
 
+  // (what clients see while it closes: plugins/shutdown.ts)
   const app = await buildApp(config)
-  // A keep-alive connection whose request is in flight at SIGTERM would hold close() open
-  // until keepAliveTimeout: once closing, every response tells the client to hang up.
-  let closing = false
-  app.addHook('preClose', async () => { closing = true })
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close')
-    done(null, payload)
-  })
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an uncaught error')
     else app.log.info({ signal }, 'shutting down')

@@ -66,3 +66,79 @@ t.test('a request Node\'s parser refuses gets the error body and the headers', a
   const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))
   t.same(body, { statusCode: 400, error: 'Bad Request', message: 'Malformed HTTP request', code: 'BAD_REQUEST' })
 })
+
+t.test('an HTTP/1.1 request without Host gets the 400 error body and the headers (RFC 9112 §3.2)', async (t) => {
+  const app = await build(t, { store: 'memory' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as { port: number }
+  const { connect } = await import('node:net')
+  const send = async (request: string): Promise<string> => await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request))
+    let data = ''
+    socket.on('data', (chunk) => { data += chunk.toString() })
+    socket.on('end', () => resolve(data))
+    socket.on('error', reject)
+  })
+  for (const path of ['/', '/msg/AAAAAAAAAAAAAAAAAAAAAA', '/nowhere']) {
+    const raw = await send(`GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`)
+    t.match(raw, /^HTTP\/1\.1 400 Bad Request/, path)
+    t.match(raw, /x-content-type-options: nosniff/i)
+    t.match(raw, /x-request-id: [0-9a-f-]{36}/i)
+    const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))
+    t.same(body, { statusCode: 400, error: 'Bad Request', message: 'an HTTP/1.1 request must have a Host header', code: 'BAD_REQUEST' })
+  }
+  t.match(await send('GET / HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 OK/, 'HTTP/1.0 needs no Host')
+  t.match(await send('GET / HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 OK/, 'an empty Host is allowed')
+})
+
+t.test('while the server closes: a request in flight completes and hangs up; a new one gets the 503 error body', async (t) => {
+  const { buildApp } = await import('../../src/app.js')
+  const { loadConfig } = await import('../../src/config.js')
+  const { connect } = await import('node:net')
+  const app = await buildApp(loadConfig({}, { LOG_LEVEL: 'silent' }))
+  app.get('/test-slow', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    return { slow: true }
+  })
+  // A shutdown step that takes a while (draining a queue, say): connections are still open
+  // meanwhile, and a keep-alive client may send a request on one.
+  app.addHook('preClose', (done) => { setTimeout(done, 300) })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(async () => { await app.close() })
+  const { port } = app.server.address() as { port: number }
+
+  /** a keep-alive connection: send a request, resolve with the next answer */
+  const open = async (): Promise<{ ask: (path: string) => Promise<string> }> => {
+    const socket = connect(port, '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    t.teardown(() => socket.destroy())
+    return {
+      ask: async (path) => await new Promise<string>((resolve) => {
+        socket.once('data', (chunk) => resolve(chunk.toString()))
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
+      })
+    }
+  }
+  const idle = await open()
+  t.match(await idle.ask('/'), /^HTTP\/1\.1 200 OK/, 'before: served, and the connection stays open')
+  const busy = await open()
+  const inFlight = busy.ask('/test-slow')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const started = Date.now()
+  const closed = app.close()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+
+  const refused = await idle.ask('/msg/AAAAAAAAAAAAAAAAAAAAAA')
+  t.match(refused, /^HTTP\/1\.1 503 Service Unavailable/, 'a new request while closing')
+  t.match(refused, /x-content-type-options: nosniff/i, 'the security headers')
+  t.match(refused, /retry-after: \d+/i, 'says when to retry')
+  t.match(refused, /connection: close/i, 'and to hang up')
+  const body = JSON.parse(refused.slice(refused.indexOf('\r\n\r\n') + 4))
+  t.same(body, { statusCode: 503, error: 'Service Unavailable', message: 'The server is shutting down, try again shortly', code: 'SERVICE_UNAVAILABLE' })
+
+  const completed = await inFlight
+  t.match(completed, /^HTTP\/1\.1 200 OK/, 'the request in flight completes')
+  t.match(completed, /connection: close/i, 'and tells the client to hang up')
+  await closed
+  t.ok(Date.now() - started < 5000, `close() does not wait out keep-alive (${Date.now() - started} ms)`)
+})
