@@ -9,7 +9,6 @@ export interface NewMessage {
   ttl?: number | undefined
   maxViews?: number | undefined
   encrypted?: boolean | undefined
-  owner?: string | null
 }
 
 export interface MessageLimits {
@@ -60,7 +59,17 @@ export class Messages {
     private readonly now: () => number = Date.now
   ) {}
 
+  /** An anonymous message (POST /). */
   async create (input: NewMessage, limits: MessageLimits): Promise<CreatedMessage> {
+    return await this.insert(input, limits, null)
+  }
+
+  /** A message owned by the key `owner` (POST /api/v1/messages): listed and deletable by it. */
+  async createOwned (input: NewMessage, limits: MessageLimits, owner: string): Promise<CreatedMessage & { owner: string }> {
+    return await this.insert(input, limits, owner) as CreatedMessage & { owner: string }
+  }
+
+  private async insert (input: NewMessage, limits: MessageLimits, owner: string | null): Promise<CreatedMessage> {
     // A lone surrogate (JSON allows "\ud800") has no UTF-8 form: it would be stored as U+FFFD.
     if (LONE_SURROGATE.test(input.content)) throw new InvalidUtf8()
     if (Buffer.byteLength(input.content, 'utf8') > limits.maxBytes) throw new ContentTooLarge(limits.maxBytes)
@@ -69,7 +78,6 @@ export class Messages {
 
     const deleteToken = newDeleteToken()
     const createdAt = this.now()
-    const owner = input.owner ?? null
     for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt++) {
       const id = newMessageId()
       const message: StoredMessage = {
