@@ -20,7 +20,6 @@ export const TtlTooLong = createError<'VALIDATION_ERROR', 400, [number]>('VALIDA
 export const OptionsInQuery = createError('VALIDATION_ERROR', 'with a JSON body, ttl, maxViews and encrypted go in the body, not the query string', 400, undefined, noStack)
 export const RateLimited = createError<'RATE_LIMITED', 429, [string]>('RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429, undefined, noStack)
 export const StoreUnavailable = createError('SERVICE_UNAVAILABLE', 'Service temporarily unavailable, try again shortly', 503)
-export const ShuttingDown = createError('SERVICE_UNAVAILABLE', 'The server is shutting down, try again shortly', 503, undefined, noStack)
 export const StorageFull = createError('INSUFFICIENT_STORAGE', 'The message store is full, try again later', 507)
 
 // Authentication and the /api/v1 API. 401 and 403 never say which part of a credential was wrong.

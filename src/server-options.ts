@@ -194,7 +194,8 @@ export async function serverOptions (config: Config, overrides: ServerOptionsOve
     // Node answers an HTTP/1.1 request without Host with a bare 400; plugins/security-headers.ts
     // answers it instead, with the error body and the headers.
     http: { requireHostHeader: false },
-    // plugins/shutdown.ts answers requests that arrive while closing, with the error body and headers.
+    // Requests that arrive while closing are served (with Connection: close, plugins/shutdown.ts),
+    // not answered with Fastify's bare 503.
     return503OnClosing: false,
     schemaErrorFormatter: formatSchemaErrors,
     clientErrorHandler: rejectMalformedRequest,
