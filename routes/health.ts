@@ -10,7 +10,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/health', {
     logLevel,
-    schema: { summary: 'The process is running', response: { 200: StatusSchema } }
+    schema: { summary: 'The process is running', response: { 200: StatusSchema, ...errorResponses() } }
   }, async () => ({ status: 'ok' }))
 
   app.get('/ready', {

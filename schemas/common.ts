@@ -21,8 +21,10 @@ export const StatusSchema = Type.Object({ status: Type.String() }, { additionalP
 
 /**
  * The same error schema for each listed status code, for route `response` maps, and for
- * 500: any route can fail unexpectedly, and then answers the generic body of API.md.
+ * two codes every route can answer: 400, for an HTTP/1.1 request without Host
+ * (plugins/security-headers.ts), and 500, when it fails unexpectedly (the generic body of
+ * API.md).
  */
-export function errorResponses<const C extends readonly number[]> (...codes: C): { [K in C[number] | 500]: typeof ErrorSchema } {
-  return Object.fromEntries([...codes, 500].map((code) => [code, ErrorSchema])) as { [K in C[number] | 500]: typeof ErrorSchema }
+export function errorResponses<const C extends readonly number[]> (...codes: C): { [K in C[number] | 400 | 500]: typeof ErrorSchema } {
+  return Object.fromEntries([...codes, 400, 500].map((code) => [code, ErrorSchema])) as { [K in C[number] | 400 | 500]: typeof ErrorSchema }
 }

@@ -62,12 +62,13 @@ t.test('GET /docs/json is the OpenAPI 3 document of every route, with both secur
     ['/api/v1/auth/token', 'post'], ['/api/v1/auth/revoke', 'post'],
     ['/api/v1/messages', 'post'], ['/api/v1/messages', 'get'], ['/api/v1/messages/{id}', 'get'], ['/api/v1/messages/{id}', 'delete'],
     ['/api/v1/keys', 'post'], ['/api/v1/keys', 'get'], ['/api/v1/keys/{id}', 'get'], ['/api/v1/keys/{id}', 'delete'], ['/api/v1/keys/{id}/rotate', 'post'],
-    ['/metrics', 'get'], ['/', 'post'], ['/msg/{id}', 'get']
+    ['/metrics', 'get'], ['/', 'post'], ['/', 'get'], ['/msg/{id}', 'get'], ['/msg/{id}', 'delete'], ['/health', 'get'], ['/ready', 'get']
   ]
   for (const [path, method] of expected) {
     const operation = doc.paths[path]?.[method]
     t.ok(operation, `${method.toUpperCase()} ${path} is documented`)
     t.ok(operation?.responses?.['500'], `${method.toUpperCase()} ${path} documents 500`)
+    t.ok(operation?.responses?.['400'], `${method.toUpperCase()} ${path} documents 400 (any route: no Host)`)
     if (path.startsWith('/api/') || path === '/metrics') {
       t.ok(operation?.security?.length > 0, `${method.toUpperCase()} ${path} names its credentials`)
       t.ok(operation?.responses?.['401'], `${method.toUpperCase()} ${path} documents 401`)

@@ -79,7 +79,7 @@ t.test('an HTTP/1.1 request without Host gets the 400 error body and the headers
     socket.on('end', () => resolve(data))
     socket.on('error', reject)
   })
-  for (const path of ['/', '/msg/AAAAAAAAAAAAAAAAAAAAAA', '/nowhere']) {
+  for (const path of ['/', '/msg/AAAAAAAAAAAAAAAAAAAAAA', '/health', '/nowhere']) {
     const raw = await send(`GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`)
     t.match(raw, /^HTTP\/1\.1 400 Bad Request/, path)
     t.match(raw, /x-content-type-options: nosniff/i)
