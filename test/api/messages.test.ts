@@ -34,6 +34,12 @@ t.test('POST /api/v1/messages: limits and validation', async (t) => {
   t.equal(await post({ content: 'x', owner: 'someone' }), 400, 'unknown properties are refused')
   t.equal(await post('{"content":"x","__proto__":{"a":1}}', { 'content-type': 'application/json' }), 400)
   t.equal(await post('raw text', { 'content-type': 'text/plain' }), 415)
+  t.equal(await post('{"content":"x"}', { 'content-type': 'application/json', 'content-encoding': 'gzip' }), 415, 'a compressed body')
+  t.equal(await post(Buffer.from('{"content":"x"}', 'utf16le') as unknown as string, { 'content-type': 'application/json; charset=utf-16le' }), 415, 'another charset')
+  t.equal(await post('{"content":"x"}', { 'content-type': 'application/json; charset=utf-8' }), 201)
+  // A wrong credential is refused before the body is looked at: 401, not 415.
+  const anonymous = await app.inject({ method: 'POST', url: '/api/v1/messages', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-api-key': 'msk_aaaaaaaaaaaa_wrong' }, payload: '{}' })
+  t.equal(anonymous.statusCode, 401)
 })
 
 t.test('GET /api/v1/messages lists only the caller\'s live messages, newest first, with a cursor', async (t) => {

@@ -53,6 +53,7 @@ t.test('a Redis outage: 503 fast, /health stays up, recovery by itself', async (
   }
   t.equal((await app.inject('/health')).statusCode, 200, 'liveness does not depend on the store')
   t.equal((await app.inject('/nope')).statusCode, 404, 'a failing rate-limit store lets requests through')
+  t.equal((await app.inject('/msg/%ff')).statusCode, 400, 'an undecodable URL too (its limiter lets it through)')
 
   await redis.start()
   const deadline = Date.now() + 5000
