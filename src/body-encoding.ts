@@ -1,8 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { safeParse } from 'fast-content-type-parse'
 import { UnsupportedCharset, UnsupportedContentEncoding } from './errors.js'
 
-// A charset parameter, bare or quoted (RFC 9110 §8.3.1), anywhere among the parameters.
-const CHARSET_PARAMETER = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i
 const UTF8 = /^utf-?8$/i
 const IDENTITY = /^\s*identity\s*$/i
 
@@ -18,10 +17,8 @@ const IDENTITY = /^\s*identity\s*$/i
 export function bodyEncodingError (headers: IncomingHttpHeaders): Error | null {
   const coding = headers['content-encoding']
   if (coding !== undefined && !IDENTITY.test(coding)) return new UnsupportedContentEncoding(coding)
-  const charset = CHARSET_PARAMETER.exec(headers['content-type'] ?? '')
-  if (charset !== null) {
-    const name = charset[1] ?? charset[2] ?? ''
-    if (!UTF8.test(name)) return new UnsupportedCharset(name)
-  }
+  // (parameters parsed as RFC 9110 says: names in any case, values bare or quoted)
+  const charset = safeParse(headers['content-type'] ?? '').parameters.charset
+  if (charset !== undefined && !UTF8.test(charset)) return new UnsupportedCharset(charset)
   return null
 }

@@ -321,7 +321,8 @@ t.test('415: a body must be UTF-8 and uncompressed, whatever its type; nothing i
   for (const [name, headers] of [
     ['identity', { 'content-type': 'text/plain', 'content-encoding': 'identity' }],
     ['utf8 spelled without the dash', { 'content-type': 'text/plain; charset=utf8' }],
-    ['UTF-8 in capitals, quoted', { 'content-type': 'application/json; charset="UTF-8"' }]
+    ['UTF-8 in capitals, quoted', { 'content-type': 'application/json; charset="UTF-8"' }],
+    ['"charset=" only inside another parameter\'s quoted value', { 'content-type': 'text/plain; note="a;charset=utf-16"' }]
   ] as const) {
     const res = await app.inject({ method: 'POST', url: '/', headers, payload: headers['content-type'].startsWith('text') ? 'hi' : '{"content":"hi"}' })
     t.equal(res.statusCode, 201, name)
