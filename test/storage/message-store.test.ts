@@ -2,7 +2,9 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { MemoryMessageStore } from '../../src/storage/memory/memory-message-store.js'
 import { messageKey, ownerIndexKey, viewsKey } from '../../src/storage/redis/keys.js'
+import { MAX_BATCH_ENTRIES } from '../../src/storage/redis/owner-index-writer.js'
 import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
+import { StoreUnavailable } from '../../src/errors.js'
 import { flushRedis, redisCommandsDuring, sleep, testRedis } from '../helper.js'
 import { message, messageStoreContract } from './message-store.contract.js'
 
@@ -55,20 +57,71 @@ t.test('redis store (real redis-server)', async (t) => {
     t.same(commands, ['get', 'get', 'evalsha', 'get'])
   })
 
-  t.test('an owned create is one command on a single Redis, and its index lives as long as its newest message', async (t) => {
+  t.test('an owned create is a SET plus one index write shared by the creates of its turn; the index lives as long as its newest message', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })
     const store = new RedisMessageStore(client)
     await store.create(message({ owner: 'ownerkey0009' })) // loads the script
-    const later = message({ owner: 'ownerkey0003', maxViews: 2, expiresAt: Date.now() + 120_000 })
+    const later = message({ owner: 'ownerkey0003', expiresAt: Date.now() + 120_000 })
     const sooner = message({ owner: 'ownerkey0003', expiresAt: Date.now() + 60_000 })
-    const commands = await redisCommandsDuring(t, redis.url, async () => {
-      t.equal(await store.create(later), true)
-      t.equal(await store.create(sooner), true)
+    const other = message({ owner: 'ownerkey0005' })
+    const together = await redisCommandsDuring(t, redis.url, async () => {
+      t.same(await Promise.all([store.create(later), store.create(sooner)]), [true, true])
     })
-    t.same(commands, ['evalsha', 'evalsha'], 'one script per create, nothing beside it')
-    t.equal(await client.pexpiretime(ownerIndexKey('ownerkey0003')), later.expiresAt)
-    t.equal(await client.get(viewsKey(later.id)), '2')
-    t.equal(await client.exists(viewsKey(sooner.id)), 0, 'no view counter without maxViews')
+    t.same(together, ['set', 'set', 'evalsha'], 'two creates of one owner in one turn: one index write')
+    const apart = await redisCommandsDuring(t, redis.url, async () => {
+      t.equal(await store.create(other), true)
+    })
+    t.same(apart, ['set', 'evalsha'])
+    const index = ownerIndexKey('ownerkey0003')
+    t.equal(await client.pexpiretime(index), later.expiresAt, 'the index expires with its newest message')
+    t.same((await client.zrange(index, '0', '-1')).sort(), [later.id, sooner.id].sort())
+    t.equal(await client.zscore(ownerIndexKey('ownerkey0005'), other.id), String(other.createdAt))
+
+    const counted = message({ owner: 'ownerkey0003', maxViews: 2 })
+    t.equal(await store.create(counted), true)
+    t.equal(await client.get(viewsKey(counted.id)), '2')
+    t.equal(await client.exists(viewsKey(later.id)), 0, 'no view counter without maxViews')
+  })
+
+  t.test('a create refused for a taken id takes its index entry back', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client)
+    const first = message({ owner: 'ownerkey000c' })
+    t.equal(await store.create(first), true)
+    t.equal(await store.create({ ...first, owner: 'ownerkey000d' }), false)
+    t.equal(await client.exists(ownerIndexKey('ownerkey000d')), 0)
+  })
+
+  t.test('a failed index write fails every create waiting on it, leaves no unlisted message, and does not stop later ones', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client)
+    const index = ownerIndexKey('ownerkey000e')
+    await client.set(index, 'not a sorted set') // ZADD fails with WRONGTYPE
+    const doomed = [message({ owner: 'ownerkey000e' }), message({ owner: 'ownerkey000e' })]
+    const results = await Promise.allSettled(doomed.map(async (m) => await store.create(m)))
+    for (const result of results) {
+      t.equal(result.status, 'rejected')
+      if (result.status === 'rejected') t.type(result.reason, StoreUnavailable)
+    }
+    t.equal(await client.exists(...doomed.map((m) => messageKey(m.id))), 0, 'the messages were taken back')
+    await client.del(index)
+    const next = message({ owner: 'ownerkey000e' })
+    t.equal(await store.create(next), true)
+    t.same((await store.listOwned('ownerkey000e', 10, null)).items.map((m) => m.id), [next.id])
+  })
+
+  t.test('a turn with more creates than one index write takes is split, and every message is listed', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client)
+    const many = Array.from({ length: MAX_BATCH_ENTRIES * 2 + 5 }, () => message({ owner: 'ownerkey000f' }))
+    const commands = await redisCommandsDuring(t, redis.url, async () => {
+      t.ok((await Promise.all(many.map(async (m) => await store.create(m)))).every((created) => created))
+    })
+    t.equal(commands.filter((c) => c.startsWith('eval')).length, 3, 'three index writes')
+    t.equal(await client.zcard(ownerIndexKey('ownerkey000f')), many.length)
   })
 })

@@ -3,6 +3,7 @@ import type { ConsumedMessage, MessageStore, MessageSummary, OwnedPage, StoredMe
 import { decodeCursor, encodeCursor, newestFirst } from '../owner-cursor.js'
 import { toStoreError } from '../store-errors.js'
 import { messageKey, ownerIndexKey, viewsKey } from './keys.js'
+import { OwnerIndexWriter } from './owner-index-writer.js'
 import * as scripts from './scripts.js'
 
 type ScriptReply = [string, number] | null
@@ -11,8 +12,6 @@ interface MessageCommands {
   missiveCreateWithViews (message: string, views: string, body: string, expiresAt: number, maxViews: number): Promise<number>
   missiveConsume (message: string, views: string): Promise<ScriptReply>
   missivePeek (message: string, views: string): Promise<ScriptReply>
-  missiveIndexOwned (index: string, createdAt: number, id: string, expiresAt: number): Promise<number>
-  missiveCreateOwned (message: string, views: string, index: string, body: string, expiresAt: number, maxViews: number | '', createdAt: number, id: string): Promise<number>
 }
 type ScriptedClient = (Redis | Cluster) & MessageCommands
 
@@ -21,38 +20,51 @@ interface Body { c: string, e: 0 | 1, t: number, x: number, m: number | null, o:
 
 export class RedisMessageStore implements MessageStore {
   private readonly redis: ScriptedClient
-  /** a single Redis: one script may touch keys of any slot */
-  private readonly oneNode: boolean
+  private readonly ownerIndex: OwnerIndexWriter
 
   constructor (client: Redis | Cluster) {
     defineScripts(client)
     this.redis = client as ScriptedClient
-    this.oneNode = !client.isCluster
+    this.ownerIndex = new OwnerIndexWriter(client)
   }
 
   async create (message: StoredMessage): Promise<boolean> {
     const body = serialize(message)
     try {
-      const write = (): Promise<boolean> => message.maxViews === null
-        ? this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX').then((reply) => reply === 'OK')
-        : this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews).then((reply) => reply === 1)
-      if (message.owner === null) return await write()
+      if (message.owner === null) return await this.write(message, body)
+      // An owned message also gets an entry in its owner's index, written together with the
+      // entries of the other creates of this event-loop turn (see OwnerIndexWriter). The two
+      // writes are not one atomic step (on a Cluster they cannot be: the keys are in
+      // different slots), so each failure is undone where it can be.
       const index = ownerIndexKey(message.owner)
-      if (this.oneNode) {
-        const reply = await this.redis.missiveCreateOwned(messageKey(message.id), viewsKey(message.id), index, body,
-          message.expiresAt, message.maxViews ?? '', message.createdAt, message.id)
-        return reply === 1
+      const indexed = this.ownerIndex.add(index, message.createdAt, message.id, message.expiresAt)
+      let created: boolean
+      try {
+        created = await this.write(message, body)
+      } catch (err) {
+        // A listed id without its message is dropped by listOwned, which checks each one.
+        indexed.catch(() => {})
+        throw err
       }
-      // On a Cluster the message and its owner's index live in different slots, so they
-      // cannot share a script; sent together they share one round trip. Should the id
-      // already be taken (a 128-bit collision), the index entry is taken back, and
-      // listOwned checks the owner of every message it shows anyway.
-      const [created] = await Promise.all([write(), this.redis.missiveIndexOwned(index, message.createdAt, message.id, message.expiresAt)])
+      try {
+        await indexed
+      } catch (err) {
+        // Answered 503: the message must not exist unlisted.
+        if (created) await this.redis.del(messageKey(message.id), viewsKey(message.id)).catch(() => {})
+        throw err
+      }
+      // The id was taken (a 128-bit collision): take back the entry that named it.
       if (!created) await this.redis.zrem(index, message.id)
       return created
     } catch (err) {
       throw toStoreError(err)
     }
+  }
+
+  /** SET NX: an existing id is never overwritten. */
+  private async write (message: StoredMessage, body: string): Promise<boolean> {
+    if (message.maxViews === null) return await this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX') === 'OK'
+    return await this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews) === 1
   }
 
   async consume (id: string): Promise<ConsumedMessage | null> {
@@ -142,8 +154,6 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('missiveCreateWithViews', { numberOfKeys: 2, lua: scripts.createWithViews })
   client.defineCommand('missiveConsume', { numberOfKeys: 2, lua: scripts.consume })
   client.defineCommand('missivePeek', { numberOfKeys: 2, lua: scripts.peek })
-  client.defineCommand('missiveIndexOwned', { numberOfKeys: 1, lua: scripts.indexOwned })
-  client.defineCommand('missiveCreateOwned', { numberOfKeys: 3, lua: scripts.createOwned })
 }
 
 function serialize (m: StoredMessage): string {

@@ -1,7 +1,6 @@
-// Lua scripts run atomically inside Redis. Every script but createOwned touches keys of one
-// message only, and those keys share a hash tag ({id}), so each stays in one slot on a
-// Redis Cluster. createOwned also touches the owner's index (another slot): it is for a
-// single Redis only.
+// Lua scripts run atomically inside Redis. Each touches keys of one message only, and those
+// keys share a hash tag ({id}), so each stays in one slot on a Redis Cluster. (The owner
+// index's script is in owner-index-writer.ts.)
 
 /**
  * KEYS[1] message, KEYS[2] its view counter; ARGV[1] body, ARGV[2] expiresAt (ms),
@@ -35,30 +34,3 @@ if not body then return nil end
 local left = redis.call('GET', KEYS[2])
 if not left then return {body, -1} end
 return {body, tonumber(left)}`
-
-/** Adds ARGV[id] to the index KEYS[index] at ARGV[createdAt]; the index lives as long as its newest message. */
-function addToIndex (index: string, createdAt: string, id: string, expiresAt: string): string {
-  return `
-redis.call('ZADD', KEYS[${index}], ARGV[${createdAt}], ARGV[${id}])
-local expiresAt = tonumber(ARGV[${expiresAt}])
-if redis.call('PEXPIRETIME', KEYS[${index}]) < expiresAt then redis.call('PEXPIREAT', KEYS[${index}], expiresAt) end`
-}
-
-/**
- * KEYS[1] an owner's index (sorted set of ids by createdAt); ARGV[1] createdAt,
- * ARGV[2] id, ARGV[3] expiresAt (ms).
- */
-export const indexOwned = `${addToIndex('1', '1', '2', '3')}
-return 1`
-
-/**
- * A single Redis only (see the top): an owned message, its view counter and its owner's
- * index entry in one step, so an API create costs one command instead of two.
- * KEYS[1] message, KEYS[2] its view counter, KEYS[3] the owner's index; ARGV[1] body,
- * ARGV[2] expiresAt (ms), ARGV[3] maxViews ('' for none), ARGV[4] createdAt, ARGV[5] id.
- * Returns 1, or 0 (nothing written) when the id is taken.
- */
-export const createOwned = `
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', ARGV[2]) then return 0 end
-if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[2]) end${addToIndex('3', '4', '5', '2')}
-return 1`
