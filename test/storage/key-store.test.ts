@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { MemoryKeyStore } from '../../src/storage/memory/memory-key-store.js'
+import { StoreUnavailable } from '../../src/errors.js'
+import { authFailuresKey } from '../../src/storage/redis/keys.js'
 import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
 import { flushRedis, redisCommandsDuring, testRedis } from '../helper.js'
 import { keyStoreContract } from './key-store.contract.js'
@@ -45,4 +47,43 @@ t.test('redis: the per-request reads are plain commands, one each on a single Re
   const read = await store.authFailures('10.0.0.9')
   t.equal(read.count, 1)
   t.ok(read.resetMs > 59_000 && read.resetMs <= 60_000)
+})
+
+t.test('redis: the same read asked for by requests of one turn is one command; the next turn reads again', async (t) => {
+  const redis = await testRedis()
+  await flushRedis(redis.url)
+  const client = new Redis(redis.url)
+  t.teardown(async () => { await client.quit() })
+  const store = new RedisKeyStore(client)
+  const oneTurn = await redisCommandsDuring(t, redis.url, async () => {
+    const [a, b, c, other] = await Promise.all([
+      store.authFailures('10.0.0.7'), store.authFailures('10.0.0.7'), store.authFailures('10.0.0.7'), store.authFailures('10.0.0.8')
+    ])
+    t.same([a, b, c, other], Array(4).fill({ count: 0, resetMs: 0 }))
+    const gates = await Promise.all([store.tokenGate('10.0.0.7', 'jti-a'), store.tokenGate('10.0.0.7', 'jti-a'), store.tokenGate('10.0.0.7', 'jti-b')])
+    t.same(gates.map((g) => g.denied), [false, false, false])
+  })
+  t.same(oneTurn, ['get', 'get', 'mget', 'mget'], 'one read per distinct question')
+
+  // A failure recorded after a read is seen by the next turn's read: nothing is kept.
+  await store.recordAuthFailure('10.0.0.7', 60_000)
+  await store.denyToken('jti-a', Date.now() + 60_000)
+  t.equal((await store.authFailures('10.0.0.7')).count, 1)
+  const gate = await store.tokenGate('10.0.0.7', 'jti-a')
+  t.equal(gate.failures.count, 1)
+  t.equal(gate.denied, true)
+})
+
+t.test('redis: a shared read that fails fails every request sharing it, and the next turn reads again', async (t) => {
+  const redis = await testRedis()
+  await flushRedis(redis.url)
+  const client = new Redis(redis.url)
+  t.teardown(async () => { await client.quit() })
+  const store = new RedisKeyStore(client)
+  await client.hset(authFailuresKey('10.0.0.6'), 'f', '1') // a GET of a hash fails: WRONGTYPE
+  const results = await Promise.allSettled([store.authFailures('10.0.0.6'), store.authFailures('10.0.0.6')])
+  t.same(results.map((r) => r.status), ['rejected', 'rejected'])
+  for (const r of results) if (r.status === 'rejected') t.type(r.reason, StoreUnavailable)
+  await client.del(authFailuresKey('10.0.0.6'))
+  t.same(await store.authFailures('10.0.0.6'), { count: 0, resetMs: 0 })
 })

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { FailureCount, KeyStore, RevokeResult, Rotation, StoredKey, TokenGate } from '../key-store.js'
 import { toStoreError } from '../store-errors.js'
+import { SameTurnReads } from './same-turn-reads.js'
 import { apiKeyEpochKey, apiKeyIndexKey, apiKeyKey, apiKeyTouchedKey, authFailuresKey, deniedTokenKey } from './keys.js'
 
 // A key record is a Redis hash with short field names; an absent field is null.
@@ -58,6 +59,7 @@ export class RedisKeyStore implements KeyStore {
   private readonly redis: ScriptedClient
   /** a single Redis: one script may read keys of any slot */
   private readonly oneNode: boolean
+  private readonly sameTurn = new SameTurnReads()
 
   constructor (client: Redis | Cluster, private readonly now: () => number = Date.now) {
     defineScripts(client)
@@ -128,12 +130,14 @@ export class RedisKeyStore implements KeyStore {
     return await this.guard(async () => toFailureCount(await this.redis.missiveAuthFailure(authFailuresKey(ip), windowMs)))
   }
 
-  // The reads below run on every authenticated request: plain commands, not scripts. A
-  // script call costs Redis several times a GET (measured under load: ~10 µs per EVALSHA
-  // against ~0.2 µs per GET), and almost every IP has no failures, so its PTTL is asked
-  // only when there is a count to report.
+  // The reads below run on every authenticated request: plain commands, not scripts (a
+  // script call costs Redis several times a GET: ~10 µs per EVALSHA against ~0.2 µs per GET
+  // under load), shared by the requests of one event-loop turn that ask the same (see
+  // SameTurnReads). Almost every IP has no failures, so its PTTL is asked only when there
+  // is a count to report.
   async authFailures (ip: string): Promise<FailureCount> {
-    return await this.guard(async () => await this.withReset(ip, await this.redis.get(authFailuresKey(ip))))
+    return await this.sameTurn.read(`failures ${ip}`, async () =>
+      await this.guard(async () => await this.withReset(ip, await this.redis.get(authFailuresKey(ip)))))
   }
 
   async tokenGate (ip: string, jti: string): Promise<TokenGate> {
@@ -142,10 +146,10 @@ export class RedisKeyStore implements KeyStore {
       return { failures, denied }
     }
     // A single Redis: both keys in one MGET (on a Cluster they are in different slots).
-    return await this.guard(async () => {
+    return await this.sameTurn.read(`gate ${ip} ${jti}`, async () => await this.guard(async () => {
       const [count, denied] = await this.redis.mget(authFailuresKey(ip), deniedTokenKey(jti))
       return { failures: await this.withReset(ip, count ?? null), denied: denied != null }
-    })
+    }))
   }
 
   /** A failure count as read, with the time its window has left (a second command, only when there is a count). */
