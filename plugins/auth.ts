@@ -1,4 +1,4 @@
-import { hash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import jwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
@@ -31,6 +31,12 @@ export interface TokenClaims {
   iat: number
   exp: number
   nbf?: number
+}
+
+/** A token that verified, with its scopes split once. */
+interface VerifiedToken {
+  claims: TokenClaims
+  scopes: readonly string[]
 }
 
 export interface AuthorizeOptions {
@@ -107,7 +113,7 @@ function challenge (accept: readonly CredentialKind[]): string {
  *
  * Cost per request once warm: an API key is a SHA-256 and an LRU lookup (argon2 runs once
  * per cache period, see src/api-keys.ts); a bearer token is an HMAC check (once per token,
- * then a SHA-256 and an LRU lookup) and one round trip that reads the IP's failure count
+ * then an LRU lookup) and one round trip that reads the IP's failure count
  * and the token's deny-list entry together (keyStore.tokenGate: one MGET on a single
  * Redis). Both read the failure count because a locked IP must get 429 even with a valid
  * credential.
@@ -126,17 +132,19 @@ export default fp(async function auth (app) {
     }
   })
 
-  // Tokens that verified, by a SHA-256 of the whole token (the token itself is not kept), so
-  // a service reusing its token pays the HMAC and the decode once. Each hit is checked
-  // against its exp again; revocation is checked on every request anyway (deny list, key
-  // state). Not fast-jwt's own cache: it hashes with createHash on every lookup, ~12 µs
-  // of a request in a profile, where one crypto.hash call is under 1 µs.
-  const verifiedTokens = new LRUCache<string, TokenClaims>({ max: 10_000 })
-  function verifiedClaims (token: string): TokenClaims | null {
-    const digest = hash('sha256', token, 'base64url')
+  // Tokens that verified, so a service reusing its token pays the HMAC and the decode
+  // once; the scopes are split once too. Each hit is checked against its exp again;
+  // revocation is checked on every request anyway (deny list, key state). Not fast-jwt's
+  // own cache: it hashes with createHash on every lookup, ~12 µs of a request in a profile.
+  // Keyed by the token itself, not a digest of it (a SHA-256 of a token was ~3 µs of a
+  // request): a token is only worth what JWT_SECRET is, and the secret is in this same
+  // memory, so keeping tokens (until their exp, 10 000 at most) exposes nothing more. API
+  // keys are different, and their cache is keyed by a digest (src/api-keys.ts).
+  const verifiedTokens = new LRUCache<string, VerifiedToken>({ max: 10_000 })
+  function verifiedToken (token: string): VerifiedToken | null {
     const now = Date.now()
-    const cached = verifiedTokens.get(digest)
-    if (cached !== undefined && cached.exp * 1000 > now) return cached
+    const cached = verifiedTokens.get(token)
+    if (cached !== undefined && cached.claims.exp * 1000 > now) return cached
     let claims: TokenClaims
     try {
       claims = app.jwt.verify<TokenClaims>(token)
@@ -146,8 +154,9 @@ export default fp(async function auth (app) {
     const wellFormed = typeof claims.sub === 'string' && KEY_ID.test(claims.sub) &&
       typeof claims.scope === 'string' && typeof claims.jti === 'string' && typeof claims.exp === 'number'
     if (!wellFormed) return null
-    verifiedTokens.set(digest, claims, { ttl: Math.max(1, claims.exp * 1000 - now) })
-    return claims
+    const verified = { claims, scopes: claims.scope.split(' ').filter(Boolean) }
+    verifiedTokens.set(token, verified, { ttl: Math.max(1, claims.exp * 1000 - now) })
+    return verified
   }
 
   const apiKeys = new ApiKeys(keyStore)
@@ -187,20 +196,22 @@ export default fp(async function auth (app) {
   }
 
   async function authenticateToken (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], token: string): Promise<Principal> {
-    const claims = verifiedClaims(token)
-    if (claims === null) {
+    const verified = verifiedToken(token)
+    if (verified === null) {
       await ensureNotLocked(request, reply)
       return await refuse(request, reply, accept, 'token')
     }
-    const [{ failures, denied }, active] = await Promise.all([
-      keyStore.tokenGate(request.ip, claims.jti),
-      apiKeys.isKeyActive(claims.sub)
-    ])
+    const { claims, scopes } = verified
+    // The key's state is nearly always cached (see ApiKeys): then only the store's read is awaited.
+    const knownActive = apiKeys.cachedKeyState(claims.sub)
+    const [{ failures, denied }, active] = knownActive === undefined
+      ? await Promise.all([keyStore.tokenGate(request.ip, claims.jti), apiKeys.isKeyActive(claims.sub)])
+      : [await keyStore.tokenGate(request.ip, claims.jti), knownActive]
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)
     if (denied || !active) return await refuse(request, reply, accept, denied ? 'token-revoked' : 'key-inactive', claims.sub)
     return {
       keyId: claims.sub,
-      scopes: claims.scope.split(' ').filter(Boolean),
+      scopes,
       via: 'jwt',
       rateLimit: null,
       validUntil: claims.exp * 1000,

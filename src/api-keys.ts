@@ -241,6 +241,11 @@ export class ApiKeys {
     return await pending
   }
 
+  /** isKeyActive's answer while it is cached, without a promise; undefined when it is not. */
+  cachedKeyState (keyId: string): boolean | undefined {
+    return this.states.get(keyId)?.active
+  }
+
   /** Whether tokens issued from `keyId` are still good: the key exists, is not revoked, not expired. */
   async isKeyActive (keyId: string): Promise<boolean> {
     const cached = this.states.get(keyId)
