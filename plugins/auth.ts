@@ -154,7 +154,8 @@ export default fp(async function auth (app) {
     const wellFormed = typeof claims.sub === 'string' && KEY_ID.test(claims.sub) &&
       typeof claims.scope === 'string' && typeof claims.jti === 'string' && typeof claims.exp === 'number'
     if (!wellFormed) return null
-    const verified = { claims, scopes: claims.scope.split(' ').filter(Boolean) }
+    // shared by every request that brings this token, so frozen
+    const verified = { claims, scopes: Object.freeze(claims.scope.split(' ').filter(Boolean)) }
     verifiedTokens.set(token, verified, { ttl: Math.max(1, claims.exp * 1000 - now) })
     return verified
   }

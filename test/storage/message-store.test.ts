@@ -3,7 +3,7 @@ import t from 'tap'
 import { MemoryMessageStore } from '../../src/storage/memory/memory-message-store.js'
 import { messageKey, ownerIndexKey, viewsKey } from '../../src/storage/redis/keys.js'
 import { MAX_BATCH_ENTRIES } from '../../src/storage/redis/owner-index-writer.js'
-import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
+import { PRUNE_GRACE_MS, RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
 import { StoreUnavailable } from '../../src/errors.js'
 import { flushRedis, redisCommandsDuring, sleep, testRedis } from '../helper.js'
 import { message, messageStoreContract } from './message-store.contract.js'
@@ -123,5 +123,41 @@ t.test('redis store (real redis-server)', async (t) => {
     })
     t.equal(commands.filter((c) => c.startsWith('eval')).length, 3, 'three index writes')
     t.equal(await client.zcard(ownerIndexKey('ownerkey000f')), many.length)
+  })
+
+  t.test('an index write that fails before its message\'s write settles (as on a Cluster) fails the create with 503, and nothing is left unhandled', async (t) => {
+    const real = new Redis(redis.url)
+    t.teardown(() => { real.disconnect() })
+    // The real Redis, with the message's SET answered 100 ms late: the index write fails first.
+    const slowSet = new Proxy(real, {
+      get (target, property) {
+        if (property === 'set') return async (...args: Parameters<Redis['set']>) => { await sleep(100); return await target.set(...args) }
+        const value: unknown = Reflect.get(target, property, target)
+        return typeof value === 'function' ? value.bind(target) : value
+      }
+    })
+    const store = new RedisMessageStore(slowSet)
+    await real.hset(ownerIndexKey('ownerkey000g'), 'f', '1') // ZADD fails: WRONGTYPE
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+    process.on('unhandledRejection', onUnhandled)
+    t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+    const doomed = message({ owner: 'ownerkey000g' })
+    await t.rejects(store.create(doomed), StoreUnavailable)
+    await sleep(50)
+    t.same(unhandled, [], 'no unhandled rejection')
+    t.equal(await real.exists(messageKey(doomed.id)), 0, 'the message was taken back')
+  })
+
+  t.test('a listing skips an index entry without its message, and removes it only once it is older than a create can take', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client)
+    const index = ownerIndexKey('ownerkey000h')
+    const live = message({ owner: 'ownerkey000h' })
+    await store.create(live)
+    await client.zadd(index, Date.now(), 'young-entry-without-message', Date.now() - PRUNE_GRACE_MS - 1000, 'old-entry-without-message')
+    t.same((await store.listOwned('ownerkey000h', 10, null)).items.map((m) => m.id), [live.id])
+    t.same((await client.zrange(index, '0', '-1')).sort(), [live.id, 'young-entry-without-message'].sort(), 'the young entry stays, the old one is gone')
   })
 })

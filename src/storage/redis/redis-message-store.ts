@@ -15,6 +15,13 @@ interface MessageCommands {
 }
 type ScriptedClient = (Redis | Cluster) & MessageCommands
 
+/**
+ * How old an index entry without its message must be before a listing removes it: a
+ * create's two writes finish within the 1 s command timeout; the rest is room for clock
+ * differences between instances.
+ */
+export const PRUNE_GRACE_MS = 5000
+
 /** The stored body: short field names, since every byte is kept per message. */
 interface Body { c: string, e: 0 | 1, t: number, x: number, m: number | null, o: string | null, d: string }
 
@@ -36,16 +43,17 @@ export class RedisMessageStore implements MessageStore {
       // entries of the other creates of this event-loop turn (see OwnerIndexWriter). The two
       // writes are not one atomic step (on a Cluster they cannot be: the keys are in
       // different slots), so each failure is undone where it can be.
+      // The message's command is queued first, so on a single Redis it runs before its index
+      // entry is written (a listing never meets the entry before the message). The entry is
+      // marked handled at once: on a Cluster it can fail before the message's write settles
+      // (another node), and an unhandled rejection would stop the process.
       const index = ownerIndexKey(message.owner)
+      const written = this.write(message, body)
       const indexed = this.ownerIndex.add(index, message.createdAt, message.id, message.expiresAt)
-      let created: boolean
-      try {
-        created = await this.write(message, body)
-      } catch (err) {
-        // A listed id without its message is dropped by listOwned, which checks each one.
-        indexed.catch(() => {})
-        throw err
-      }
+      indexed.catch(() => {})
+      // If the message's write fails, a listed id without its message is dropped by
+      // listOwned, which checks each one.
+      const created = await written
       try {
         await indexed
       } catch (err) {
@@ -104,6 +112,7 @@ export class RedisMessageStore implements MessageStore {
     const index = ownerIndexKey(owner)
     const items: MessageSummary[] = []
     const batch = Math.max(limit + 1, 20)
+    const pruneBefore = Date.now() - PRUNE_GRACE_MS
     try {
       // Walk the index newest first from the cursor, skipping (and pruning) ids whose
       // message has expired or burned, until one item more than the page is found.
@@ -119,8 +128,14 @@ export class RedisMessageStore implements MessageStore {
         const replies = await Promise.all(candidates.map(({ id }) => this.redis.missivePeek(messageKey(id), viewsKey(id))))
         const gone: string[] = []
         replies.forEach((reply, i) => {
-          const { id } = candidates[i] as { id: string }
-          if (reply === null) { gone.push(id); return }
+          const candidate = candidates[i] as { id: string, createdAt: number }
+          const { id } = candidate
+          if (reply === null) {
+            // An entry younger than a command timeout may belong to a create still under
+            // way (on a Cluster its message's write can land after it): skipped, not pruned.
+            if (candidate.createdAt < pruneBefore) gone.push(id)
+            return
+          }
           const message = deserialize(id, reply[0])
           if (message.owner !== owner) { gone.push(id); return }
           items.push({ id, createdAt: message.createdAt, expiresAt: message.expiresAt, remainingViews: reply[1] < 0 ? null : reply[1] })
