@@ -39,7 +39,8 @@ interface Batch {
  *
  * Each caller waits for its batch to be written, so a create is answered only once its
  * message is listed. A batch flushes on `setImmediate`: after the I/O callbacks of the
- * current turn, so it costs a create at most one turn of latency.
+ * current turn, so it costs a create at most one turn of latency. Either way it is sent
+ * after the commands its callers queue right after calling `add` (their messages).
  */
 export class OwnerIndexWriter {
   private readonly redis: IndexingClient
@@ -62,7 +63,8 @@ export class OwnerIndexWriter {
     if (expiresAt > batch.expiresAt) batch.expiresAt = expiresAt
     if (batch.entries.length >= MAX_BATCH_ENTRIES * 2) {
       this.pending.delete(index)
-      this.write(index, batch)
+      // After the caller's own command for this message, which it queues right after this call.
+      queueMicrotask(() => { this.write(index, batch) })
     }
     await batch.written
   }

@@ -43,14 +43,16 @@ export class RedisMessageStore implements MessageStore {
       // entries of the other creates of this event-loop turn (see OwnerIndexWriter). The two
       // writes are not one atomic step (on a Cluster they cannot be: the keys are in
       // different slots), so each failure is undone where it can be.
-      // The message's command is queued first, so on a single Redis it runs before its index
-      // entry is written (a listing never meets the entry before the message). The entry is
-      // marked handled at once: on a Cluster it can fail before the message's write settles
-      // (another node), and an unhandled rejection would stop the process.
+      // The entry is sent after the message's command on a single Redis (OwnerIndexWriter
+      // writes from setImmediate or a microtask, the message's command is queued now), so a
+      // listing never meets the entry before its message there. Asking for the entry first
+      // lets its write share the turn's pipeline with the messages'. It is marked handled at
+      // once: on a Cluster it can fail before the message's write settles (another node),
+      // and an unhandled rejection would stop the process.
       const index = ownerIndexKey(message.owner)
-      const written = this.write(message, body)
       const indexed = this.ownerIndex.add(index, message.createdAt, message.id, message.expiresAt)
       indexed.catch(() => {})
+      const written = this.write(message, body)
       // If the message's write fails, a listed id without its message is dropped by
       // listOwned, which checks each one.
       const created = await written
