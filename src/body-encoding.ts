@@ -17,8 +17,11 @@ const IDENTITY = /^\s*identity\s*$/i
 export function bodyEncodingError (headers: IncomingHttpHeaders): Error | null {
   const coding = headers['content-encoding']
   if (coding !== undefined && !IDENTITY.test(coding)) return new UnsupportedContentEncoding(coding)
+  // Without a ';' the type has no parameters, so no charset: the common case skips the parse.
+  const type = headers['content-type']
+  if (type === undefined || !type.includes(';')) return null
   // (parameters parsed as RFC 9110 says: names in any case, values bare or quoted)
-  const charset = safeParse(headers['content-type'] ?? '').parameters.charset
+  const charset = safeParse(type).parameters.charset
   if (charset !== undefined && !UTF8.test(charset)) return new UnsupportedCharset(charset)
   return null
 }
