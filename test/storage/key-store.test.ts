@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { MemoryKeyStore } from '../../src/storage/memory/memory-key-store.js'
 import { StoreUnavailable } from '../../src/errors.js'
 import { authFailuresKey } from '../../src/storage/redis/keys.js'
@@ -13,26 +13,25 @@ keyStoreContract(t, 'memory', async (t) => {
   return store
 })
 
-keyStoreContract(t, 'redis', async (t) => {
+/** A key store on a flushed throwaway Redis, with its client (for looking at what it wrote) and the Redis' URL. */
+async function redisKeyStore (t: Pick<Test, 'teardown'>): Promise<{ store: RedisKeyStore, client: Redis, url: string }> {
   const redis = await testRedis()
   await flushRedis(redis.url)
   const client = new Redis(redis.url)
   const store = new RedisKeyStore(client)
   t.teardown(async () => { await store.close(); await client.quit() })
-  return store
-})
+  return { store, client, url: redis.url }
+}
+
+keyStoreContract(t, 'redis', async (t) => (await redisKeyStore(t)).store)
 
 t.test('redis: the per-request reads are plain commands, one each on a single Redis (no script)', async (t) => {
-  const redis = await testRedis()
-  await flushRedis(redis.url)
-  const client = new Redis(redis.url)
-  t.teardown(async () => { await client.quit() })
-  const store = new RedisKeyStore(client)
-  const gate = await redisCommandsDuring(t, redis.url, async () => {
+  const { store, url } = await redisKeyStore(t)
+  const gate = await redisCommandsDuring(t, url, async () => {
     t.same(await store.tokenGate('10.0.0.9', 'jti-1'), { failures: { count: 0, resetMs: 0 }, denied: false })
   })
   t.same(gate, ['mget'], 'a bearer token: failure count and deny list in one MGET')
-  const failures = await redisCommandsDuring(t, redis.url, async () => {
+  const failures = await redisCommandsDuring(t, url, async () => {
     t.same(await store.authFailures('10.0.0.9'), { count: 0, resetMs: 0 })
   })
   t.same(failures, ['get'], 'an API key: one GET')
@@ -50,12 +49,8 @@ t.test('redis: the per-request reads are plain commands, one each on a single Re
 })
 
 t.test('redis: the same read asked for by requests of one turn is one command; the next turn reads again', async (t) => {
-  const redis = await testRedis()
-  await flushRedis(redis.url)
-  const client = new Redis(redis.url)
-  t.teardown(async () => { await client.quit() })
-  const store = new RedisKeyStore(client)
-  const oneTurn = await redisCommandsDuring(t, redis.url, async () => {
+  const { store, url } = await redisKeyStore(t)
+  const oneTurn = await redisCommandsDuring(t, url, async () => {
     const [a, b, c, other] = await Promise.all([
       store.authFailures('10.0.0.7'), store.authFailures('10.0.0.7'), store.authFailures('10.0.0.7'), store.authFailures('10.0.0.8')
     ])
@@ -75,11 +70,7 @@ t.test('redis: the same read asked for by requests of one turn is one command; t
 })
 
 t.test('redis: a shared read that fails fails every request sharing it, and the next turn reads again', async (t) => {
-  const redis = await testRedis()
-  await flushRedis(redis.url)
-  const client = new Redis(redis.url)
-  t.teardown(async () => { await client.quit() })
-  const store = new RedisKeyStore(client)
+  const { store, client } = await redisKeyStore(t)
   await client.hset(authFailuresKey('10.0.0.6'), 'f', '1') // a GET of a hash fails: WRONGTYPE
   const results = await Promise.allSettled([store.authFailures('10.0.0.6'), store.authFailures('10.0.0.6')])
   t.same(results.map((r) => r.status), ['rejected', 'rejected'])
