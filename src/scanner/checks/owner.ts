@@ -1,0 +1,54 @@
+// MSV-OWNER: API.md section 2, owner-only routes: a second owner trying the first owner's
+// objects gets 404 and the object is untouched. Reading a message by its id is open to any
+// holder of the id by design (the id is the capability), so that is not an alarm here.
+import { type Check, type Finding, fail, pass } from '../check.js'
+import type { ScanResponse } from '../client.js'
+import { CONTRACT_ROUTES } from '../contract.js'
+import { concretePath } from '../discover.js'
+import { bodyEvidence } from './util.js'
+
+const OWNER_SCOPES = ['messages:read', 'messages:write', 'messages:delete']
+
+export const ownerChecks: Check[] = [{
+  id: 'MSV-OWNER-001',
+  family: 'OWNER',
+  title: 'Owner-only routes refuse another owner (404) and leave the object untouched',
+  owasp: 'API1:2023',
+  cwe: 639,
+  severity: 'critical',
+  profile: 'safe',
+  order: 32,
+  budget: 30,
+  needs: 'admin',
+  source: 'routes/api/v1/messages.ts',
+  fix: 'owner-only routes must look objects up by owner (keyId) as well as id, and answer 404 to anyone else',
+  plan: ['mint owners A and B (messages:read/write/delete); A creates a message', 'B: DELETE /api/v1/messages/:id, GET /api/v1/messages (A\'s id must not be listed), and every other owner-only route on A\'s id (receipt…) → 404', 'A still lists its message'],
+  run: async (ctx) => {
+    const a = await ctx.key(OWNER_SCOPES, 'owner-a')
+    const b = await ctx.key(OWNER_SCOPES, 'owner-b')
+    const message = await ctx.createMessage({ content: 'missive-security owner check', maxViews: 5 }, a)
+    const findings: Finding[] = []
+    const expect404 = (label: string, res: ScanResponse): void => {
+      const route = `${res.request.method} ${res.request.path.replace(message.id, '{id}')}`
+      findings.push(res.status === 404
+        ? pass(`${label}: 404`, route)
+        : fail(`${label}: ${res.status}, not 404`, { route, evidence: bodyEvidence(ctx, res), curl: ctx.curl(res.request) }))
+    }
+    expect404('B deletes A\'s message', await ctx.request({ method: 'DELETE', path: `/api/v1/messages/${message.id}`, headers: { 'x-api-key': b.key } }))
+    // Every owner-only route with an {id} that the target serves (receipts, and routes added later).
+    const ownerRoutes = ctx.routes.filter((r) => r.auth !== null && r.path.startsWith('/api/v1/messages/{id}/') &&
+      (CONTRACT_ROUTES.find((c) => c.method === r.method && c.path === r.path)?.ownerOnly ?? true) && r.method === 'GET')
+    for (const route of ownerRoutes) {
+      expect404(`B on ${route.method} ${route.path} of A's message`, await ctx.request({ method: route.method, path: concretePath(route, { id: message.id }), headers: { 'x-api-key': b.key } }))
+    }
+    const listB = await ctx.request({ method: 'GET', path: '/api/v1/messages?limit=100', headers: { 'x-api-key': b.key } })
+    findings.push(listB.status === 200 && !listB.text.includes(message.id)
+      ? pass('B\'s list does not show A\'s message', 'GET /api/v1/messages')
+      : fail(listB.status === 200 ? 'B\'s list shows A\'s message' : `B's list answered ${listB.status}`, { route: 'GET /api/v1/messages', evidence: bodyEvidence(ctx, listB), curl: ctx.curl(listB.request) }))
+    const listA = await ctx.request({ method: 'GET', path: '/api/v1/messages?limit=100', headers: { 'x-api-key': a.key } })
+    findings.push(listA.status === 200 && listA.text.includes(message.id)
+      ? pass('A\'s message is intact and listed for A', 'GET /api/v1/messages')
+      : fail(`after B's attempts, A's list ${listA.status === 200 ? 'no longer shows the message' : `answered ${listA.status}`}`, { route: 'DELETE /api/v1/messages/{id}', evidence: bodyEvidence(ctx, listA) }))
+    return findings
+  }
+}]

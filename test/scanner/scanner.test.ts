@@ -1,0 +1,185 @@
+// The scanner against a real Missive on real Redis: a clean pass, the CLI's promises (dry run,
+// request cap, Ctrl-C cleanup, usage errors, exit codes, baseline, SARIF).
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import ajvDraft04 from 'ajv-draft-04'
+import ajvFormats from 'ajv-formats'
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import { allChecks } from '../../src/scanner/checks/index.js'
+import { testRedis } from '../helper.js'
+import { failedIds, scan, startProxy, startTarget, statusOf, type Target } from './scan-helper.js'
+
+const FAST = ['--rate', '1000']
+const securityEntry = fileURLToPath(new URL('../../dist/scripts/security.js', import.meta.url))
+
+/** Keys the scanner minted that are still usable, and messages still stored. */
+async function leftovers (target: Target): Promise<{ liveScanKeys: string[], messages: number }> {
+  const res = await target.app.inject({ method: 'GET', url: '/api/v1/keys', headers: { 'x-api-key': target.adminKey } })
+  const items = (res.json() as { items: Array<{ name: string, revokedAt: string | null }> }).items
+  const redis = new Redis((await testRedis()).url)
+  const messages = (await redis.keys('msg:*')).length
+  redis.disconnect()
+  return { liveScanKeys: items.filter((k) => k.name.startsWith('missive-security') && k.revokedAt === null).map((k) => k.name), messages }
+}
+
+t.test('a correct deployment passes cleanly, leaves nothing behind, and every check ran', async (t) => {
+  const target = await startTarget(t, { AUTH_FAILURE_MAX: 1000 })
+  const json = join(t.testdir(), 'report.json')
+  const sarif = join(t.testdir(), 'report.sarif')
+  const run = await scan(['--url', target.url, '--api-key', target.adminKey, ...FAST, '--auth-failures', '500', '--sarif', sarif], { json })
+  const report = run.report
+  t.equal(run.code, 0, run.out)
+  t.same(failedIds(report), [], 'no failure')
+  t.same(report?.checks.filter((c) => c.status === 'error').map((c) => `${c.id}: ${c.findings[0]?.seen ?? ''}`), [], 'no error')
+  t.equal(report?.score.score, 100)
+  t.ok((report?.requests ?? Infinity) <= 2000, `within the default budget (${report?.requests ?? 0} requests)`)
+  // Skips only where the target lacks the feature (TLS on http, readToken) — never an auth probe.
+  const skipped = report?.checks.filter((c) => c.status === 'skip').map((c) => c.id) ?? []
+  t.same(skipped.filter((id) => !/^MSV-TLS-|^MSV-BURN-003$/.test(id)), [], 'only TLS (http) and readToken (not built yet) are skipped')
+  const auth3 = report?.checks.find((c) => c.id === 'MSV-AUTH-003')
+  t.notOk(auth3?.findings.some((f) => f.status === 'skip'), 'with a large --auth-failures every forged-token probe ran on every route')
+  t.match(run.out, /left behind: 0\s*$/)
+  t.same(report?.leftBehind, [])
+  t.same(await leftovers(target), { liveScanKeys: [], messages: 0 }, 'every minted key revoked, every message deleted')
+  const doc = JSON.parse(readFileSync(sarif, 'utf8')) as { runs: Array<{ results: unknown[] }> }
+  t.same(doc.runs[0]?.results, [], 'a clean SARIF has no results')
+})
+
+t.test('on the default AUTH_FAILURE_MAX, a default run passes and leaves the address usable', async (t) => {
+  const target = await startTarget(t)
+  const json = join(t.testdir(), 'report.json')
+  const run = await scan(['--url', target.url, '--api-key', target.adminKey, ...FAST], { json })
+  t.equal(run.code, 0, run.out)
+  t.same(failedIds(run.report), [])
+  const auth = run.report?.checks.filter((c) => c.family === 'AUTH' && c.id !== 'MSV-AUTH-009').map((c) => `${c.id} ${c.status}`)
+  t.same(auth?.filter((s) => !s.endsWith('pass')), [], 'every AUTH check tested something within 8 failures')
+  const after = await target.app.inject({ method: 'GET', url: '/api/v1/keys', headers: { 'x-api-key': target.adminKey } })
+  t.equal(after.statusCode, 200, 'the scanner did not lock its own address out')
+  t.same(await leftovers(target), { liveScanKeys: [], messages: 0 })
+})
+
+/** A loopback server that counts what reaches it (and answers 404). */
+async function counter (t: Test): Promise<{ url: string, count: () => number }> {
+  let n = 0
+  const server = http.createServer((req, res) => { n++; res.writeHead(404, { 'content-type': 'application/json' }); res.end('{}') })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, count: () => n }
+}
+
+t.test('--dry-run prints the plan and sends nothing', async (t) => {
+  const target = await counter(t)
+  const run = await scan(['--url', target.url, '--api-key', 'msk_aaaaaaaaaaaa_x', '--dry-run', '--profile', 'full'])
+  t.equal(run.code, 0)
+  t.equal(target.count(), 0, 'no request reached the target')
+  for (const check of allChecks) t.match(run.out, new RegExp(`${check.id}\\s+budget ${check.budget}\\b`), `${check.id} and its budget`)
+  t.match(run.out, /at most \d+ requests by the budgets/)
+  const safe = await scan(['--url', target.url, '--dry-run', '--only', 'AUTH'])
+  t.notMatch(safe.out, /MSV-AUTH-009/, 'the lockout is in the full profile only')
+  t.notMatch(safe.out, /MSV-HDR-/, '--only keeps to the family')
+})
+
+t.test('--max-requests is a hard cap: never exceeded, the run is incomplete, cleanup still done', async (t) => {
+  const target = await startTarget(t, { AUTH_FAILURE_MAX: 1000 })
+  let seen = 0
+  const proxy = await startProxy(t, target.url, { request: () => { seen++ } })
+  const json = join(t.testdir(), 'report.json')
+  const run = await scan(['--url', proxy, '--api-key', target.adminKey, ...FAST, '--max-requests', '150'], { json })
+  t.ok(seen <= 150, `${seen} requests reached the target`)
+  t.equal(run.code, 3, 'incomplete')
+  t.match(run.report?.incomplete.join(' '), /--max-requests 150 reached/)
+  t.ok(run.report?.checks.some((c) => c.status === 'skip' && c.findings.some((f) => /max-requests/.test(f.seen))), 'the rest is skip, not pass')
+  t.same(run.report?.leftBehind, [])
+  t.same(await leftovers(target), { liveScanKeys: [], messages: 0 })
+})
+
+t.test('Ctrl-C during a run stops the checks and still cleans up', async (t) => {
+  const target = await startTarget(t)
+  let keysMinted = 0
+  let interrupt: () => void = () => {}
+  const minted = new Promise<void>((resolve) => { interrupt = resolve })
+  const proxy = await startProxy(t, target.url, {
+    response: (req, res) => {
+      if (req.method === 'POST' && req.url === '/api/v1/keys' && res.status === 201 && ++keysMinted === 3) interrupt()
+      return res
+    }
+  })
+  const child = spawn(process.execPath, [securityEntry, '--url', proxy, '--api-key', target.adminKey, '--rate', '40'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  await minted
+  child.kill('SIGINT')
+  const code = await exited
+  t.equal(code, 3, 'interrupted is incomplete')
+  t.match(out, /incomplete: .*interrupted/)
+  t.match(out, /left behind: 0\s*$/)
+  t.same(await leftovers(target), { liveScanKeys: [], messages: 0 }, 'keys revoked and messages deleted after Ctrl-C')
+})
+
+t.test('usage errors and an unreachable target exit 2', async (t) => {
+  const usage = async (...argv: string[]): Promise<void> => {
+    const run = await scan(argv)
+    t.equal(run.code, 2, argv.join(' '))
+    t.match(run.err, /usage: missive-security/)
+  }
+  await usage()
+  await usage('--url', 'ftp://x')
+  await usage('--url', 'http://127.0.0.1:1/api')
+  await usage('--url', 'http://127.0.0.1:1', '--profile', 'fast')
+  await usage('--url', 'http://127.0.0.1:1', '--only', 'NOPE')
+  await usage('--url', 'http://127.0.0.1:1', '--rate', '0')
+  await usage('--url', 'http://127.0.0.1:1', '--allowed-origin', 'https://a.example/path')
+  const dir = t.testdir({ 'no-reason.json': JSON.stringify({ version: 1, accepted: [{ check: 'MSV-HDR-002', expires: '2099-01-01' }] }) })
+  await usage('--url', 'http://127.0.0.1:1', '--baseline', join(dir, 'no-reason.json'))
+  const unreachable = await scan(['--url', 'http://127.0.0.1:1', '--timeout', '2'])
+  t.equal(unreachable.code, 2)
+  t.match(unreachable.err, /unreachable/)
+})
+
+t.test('a refused --api-key is a usage problem (exit 2), not a scan', async (t) => {
+  const target = await startTarget(t)
+  const run = await scan(['--url', target.url, '--api-key', 'msk_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', ...FAST])
+  t.equal(run.code, 2)
+  t.match(run.err, /--api-key was refused/)
+})
+
+t.test('exit codes with a baseline; the SARIF of a failing run validates against the SARIF 2.1.0 schema', async (t) => {
+  const target = await startTarget(t)
+  // A CDN that caches reads: no Cache-Control on anything.
+  const proxy = await startProxy(t, target.url, {
+    response: (_req, res) => { delete res.headers['cache-control']; return res }
+  })
+  const dir = t.testdir({
+    accepted: JSON.stringify({ version: 1, accepted: [{ check: 'MSV-HDR-009', reason: 'the CDN is being fixed (TICKET-1)', expires: '2099-12-31' }] }),
+    expired: JSON.stringify({ version: 1, accepted: [{ check: 'MSV-HDR-009', reason: 'was being fixed', expires: '2020-01-01' }] })
+  })
+  const argv = ['--url', proxy, '--api-key', target.adminKey, ...FAST, '--only', 'HDR,BURN']
+  const sarif = join(dir, 'out.sarif')
+  const failing = await scan([...argv, '--sarif', sarif], { json: join(dir, 'a.json') })
+  t.equal(failing.code, 1, 'a high failure exits 1')
+  t.equal(statusOf(failing.report, 'MSV-HDR-009'), 'fail')
+  t.match(failing.out, /FAIL\s+high\s+MSV-HDR-009/)
+  t.match(failing.out, /reproduce: curl -i -X GET/)
+  t.notMatch(failing.out, new RegExp(target.adminKey), 'the key never appears in the report')
+  const accepted = await scan([...argv, '--baseline', join(dir, 'accepted')])
+  t.equal(accepted.code, 0, 'accepted by the baseline')
+  t.match(accepted.out, /\[accepted by baseline\]/)
+  const expired = await scan([...argv, '--baseline', join(dir, 'expired')])
+  t.equal(expired.code, 1, 'an expired acceptance fails again')
+
+  const AjvDraft04 = ajvDraft04.default
+  const addFormats = ajvFormats.default
+  const ajv = new AjvDraft04({ strict: false, allErrors: true })
+  addFormats(ajv)
+  const schema = JSON.parse(readFileSync(new URL('../fixtures/sarif-schema-2.1.0.json', import.meta.url), 'utf8')) as object
+  const doc = JSON.parse(readFileSync(sarif, 'utf8')) as { runs: Array<{ results: Array<{ ruleId: string, locations: unknown[] }> }> }
+  const valid = ajv.validate(schema, doc)
+  t.ok(valid, JSON.stringify(ajv.errors?.slice(0, 3)))
+  t.ok(doc.runs[0]?.results.some((r) => r.ruleId === 'MSV-HDR-009'))
+})
