@@ -48,7 +48,7 @@ COPY patches ./patches
 # out writable by it; everything else stays root-owned and read-only to the app.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npx --no-install patch-package \
- && npm pkg set scripts.start="node dist/src/server.js" scripts.keys="node dist/scripts/keys.js" \
+ && npm pkg set scripts.start="node dist/src/server.js" scripts.keys="node dist/scripts/keys.js" scripts.security="node dist/scripts/security.js" \
  && rm -rf /tmp/.npm /root/.npm \
  && mkdir -p /var/log/missive \
  && chown 1000:1000 /var/log/missive

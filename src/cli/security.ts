@@ -42,7 +42,7 @@ export interface Io {
   err: (text: string) => void
 }
 
-export class UsageError extends Error {}
+export class UsageError extends Error { override name = 'UsageError' }
 
 function integer (values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
   const raw = values[name]

@@ -52,7 +52,7 @@ export interface Check {
 }
 
 /** Thrown by a check that cannot run here: becomes one skip finding with the reason. */
-export class Skip extends Error {}
+export class Skip extends Error { override name = 'Skip' }
 
 /** The worst status of a check's findings: fail > error > pass > skip. */
 export function overallStatus (findings: readonly Finding[]): Status {

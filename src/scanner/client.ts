@@ -32,13 +32,13 @@ export interface ScanResponse {
 }
 
 /** The global --max-requests cap is reached: the rest of the run is skipped (incomplete). */
-export class CapReached extends Error {}
+export class CapReached extends Error { override name = 'CapReached' }
 /** A check sent more than it declared: a bug in the check, reported as error. */
-export class CheckBudgetExceeded extends Error {}
+export class CheckBudgetExceeded extends Error { override name = 'CheckBudgetExceeded' }
 /** Ctrl-C: stop the checks, clean up. */
-export class Aborted extends Error {}
+export class Aborted extends Error { override name = 'Aborted' }
 /** The target did not answer (connection refused, reset, timeout). */
-export class Unreachable extends Error {}
+export class Unreachable extends Error { override name = 'Unreachable' }
 
 export interface ClientOptions {
   baseUrl: URL

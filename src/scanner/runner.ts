@@ -60,7 +60,7 @@ async function setup (ctx: ScanContext): Promise<void> {
   }
 }
 
-export class OperatorKeyRefused extends Error {}
+export class OperatorKeyRefused extends Error { override name = 'OperatorKeyRefused' }
 
 function applies (check: Check, ctx: ScanContext): boolean {
   const { only, skip, profile } = ctx.options

@@ -122,6 +122,7 @@ t.test('Dockerfile: works with a read-only root filesystem', async (t) => {
   t.equal(env.NPM_CONFIG_UPDATE_NOTIFIER, 'false', 'npm does not try to check for updates')
   t.match(runs(runtime), /chown\s+\S+\s+\/var\/log\/missive/, 'the log directory (a volume) belongs to the runtime user')
   t.match(runs(runtime), /npm pkg set [^\n]*scripts\.keys="node dist\/scripts\/keys\.js"/, 'npm run keys runs the compiled tool, with no build step in the image')
+  t.match(runs(runtime), /npm pkg set [^\n]*scripts\.security="node dist\/scripts\/security\.js"/, 'npm run security runs the compiled scanner in the image')
 })
 
 t.test('.dockerignore keeps secrets and local state out of the build context', async (t) => {

@@ -10,7 +10,8 @@ import { main, parseOptions } from '../../src/cli/security.js'
 import type { ScanOptions } from '../../src/scanner/context.js'
 import type { ConfigOverrides } from '../../src/config.js'
 import { ALL_SCOPES, makeKey } from '../api/api-helper.js'
-import { build } from '../helper.js'
+import { Redis } from 'ioredis'
+import { build, testRedis } from '../helper.js'
 
 /** The CLI's defaults for a URL (parsed as the CLI parses them), fast, with overrides. */
 export function scanOptions (url: URL, overrides: Partial<ScanOptions> = {}): ScanOptions {
@@ -126,4 +127,14 @@ export async function startProxy (t: Test, target: string, hooks: ProxyHooks): P
     await new Promise((resolve) => server.close(resolve))
   })
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** Keys the scanner minted that are still usable, and messages still stored. */
+export async function leftovers (target: Target): Promise<{ liveScanKeys: string[], messages: number }> {
+  // Through the key service, not HTTP: after the full profile's lockout this address gets 429.
+  const items = await target.app.apiKeys.list()
+  const redis = new Redis((await testRedis()).url)
+  const messages = (await redis.keys('msg:*')).length
+  redis.disconnect()
+  return { liveScanKeys: items.filter((k) => k.name.startsWith('missive-security') && k.revokedAt === null).map((k) => k.name), messages }
 }

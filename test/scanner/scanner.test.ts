@@ -8,24 +8,12 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ajvDraft04 from 'ajv-draft-04'
 import ajvFormats from 'ajv-formats'
-import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { allChecks } from '../../src/scanner/checks/index.js'
-import { testRedis } from '../helper.js'
-import { failedIds, scan, startProxy, startTarget, statusOf, type Target } from './scan-helper.js'
+import { failedIds, leftovers, scan, startProxy, startTarget, statusOf } from './scan-helper.js'
 
 const FAST = ['--rate', '1000']
 const securityEntry = fileURLToPath(new URL('../../dist/scripts/security.js', import.meta.url))
-
-/** Keys the scanner minted that are still usable, and messages still stored. */
-async function leftovers (target: Target): Promise<{ liveScanKeys: string[], messages: number }> {
-  const res = await target.app.inject({ method: 'GET', url: '/api/v1/keys', headers: { 'x-api-key': target.adminKey } })
-  const items = (res.json() as { items: Array<{ name: string, revokedAt: string | null }> }).items
-  const redis = new Redis((await testRedis()).url)
-  const messages = (await redis.keys('msg:*')).length
-  redis.disconnect()
-  return { liveScanKeys: items.filter((k) => k.name.startsWith('missive-security') && k.revokedAt === null).map((k) => k.name), messages }
-}
 
 t.test('a correct deployment passes cleanly, leaves nothing behind, and every check ran', async (t) => {
   const target = await startTarget(t, { AUTH_FAILURE_MAX: 1000 })

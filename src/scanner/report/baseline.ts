@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 export interface BaselineEntry { check: string, route?: string, reason: string, expires: string }
 export interface Baseline { version: 1, accepted: BaselineEntry[] }
 
-export class BaselineError extends Error {}
+export class BaselineError extends Error { override name = 'BaselineError' }
 
 export function parseBaseline (text: string): Baseline {
   let doc: unknown
