@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { allChecks } from '../scanner/checks/index.js'
-import { ScanClient, Unreachable } from '../scanner/client.js'
+import { ScanClient, Throttled, Unreachable } from '../scanner/client.js'
 import { type ScanOptions, ScanContext } from '../scanner/context.js'
 import { BaselineError, loadBaseline, type Baseline } from '../scanner/report/baseline.js'
 import { jsonReport } from '../scanner/report/json.js'
@@ -92,6 +92,8 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): ScanOptio
   try { url = new URL(v.url) } catch { throw new UsageError('--url must be an absolute http(s) URL') }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError('--url must be an absolute http(s) URL')
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '') throw new UsageError('--url must be the base URL (no path, query or fragment)')
+  // Credentials in the URL would be sent as Basic on every request (a second credential) and printed in the report.
+  if (url.username !== '' || url.password !== '') throw new UsageError('--url must not carry a user name or password')
   const profile = v.profile ?? 'safe'
   if (profile !== 'safe' && profile !== 'full') throw new UsageError('--profile must be safe or full')
   const origins = (v['allowed-origin'] as string[] | undefined) ?? []
@@ -160,7 +162,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io, sign
     signal,
     ...(options.ca === undefined ? {} : { ca: options.ca })
   })
-  const ctx = new ScanContext(options, client, runId)
+  const ctx = new ScanContext(options, client, runId, signal)
   io.err(`missive-security ${version}: run ${runId} against ${options.url.origin} (profile ${options.profile}, at most ${options.maxRequests} requests at ${options.rate}/s)`)
   try {
     const result = await runScan(allChecks, ctx, baseline)
@@ -169,12 +171,12 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io, sign
     if (options.sarif !== undefined) writeFileSync(options.sarif, `${JSON.stringify(sarifReport(result, version), null, 2)}\n`)
     return result.exitCode
   } catch (err) {
-    if (err instanceof Unreachable || err instanceof OperatorKeyRefused) {
-      await ctx.ledger.undo().catch(() => {})
+    if (err instanceof Unreachable || err instanceof OperatorKeyRefused || err instanceof Throttled) {
+      await ctx.undo().catch(() => {})
       io.err(`missive-security: ${err instanceof Unreachable ? `the target is unreachable: ${err.message}` : err.message}`)
       return 2
     }
-    await ctx.ledger.undo().catch(() => {})
+    await ctx.undo().catch(() => {})
     throw err
   } finally {
     client.close()

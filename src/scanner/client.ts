@@ -3,6 +3,7 @@
 // on unexpected 429/503, and every response handed to the passive observers.
 import http from 'node:http'
 import https from 'node:https'
+import { rootCertificates } from 'node:tls'
 
 export interface ScanRequest {
   method: string
@@ -37,6 +38,11 @@ export class CapReached extends Error { override name = 'CapReached' }
 export class CheckBudgetExceeded extends Error { override name = 'CheckBudgetExceeded' }
 /** Ctrl-C: stop the checks, clean up. */
 export class Aborted extends Error { override name = 'Aborted' }
+/**
+ * The target asks this address to wait longer than the run can (a lockout, or a limit the run
+ * itself spent): the run stops instead of sending requests that cannot be served.
+ */
+export class Throttled extends Error { override name = 'Throttled' }
 /** The target did not answer (connection refused, reset, timeout). */
 export class Unreachable extends Error { override name = 'Unreachable' }
 
@@ -53,7 +59,7 @@ export interface ClientOptions {
   maxRetryAfterSeconds?: number
 }
 
-const sleep = async (ms: number, signal?: AbortSignal): Promise<void> => await new Promise((resolve) => {
+export const sleep = async (ms: number, signal?: AbortSignal): Promise<void> => await new Promise((resolve) => {
   if (ms <= 0) { resolve(); return }
   const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve() }
   const timer = setTimeout(done, ms)
@@ -71,7 +77,8 @@ export class ScanClient {
 
   constructor (options: ClientOptions) {
     this.options = options
-    const agentOptions = { keepAlive: true, maxSockets: 64, ...(options.ca === undefined ? {} : { ca: options.ca }) }
+    // --ca is trusted in addition to the usual roots, not instead of them.
+    const agentOptions = { keepAlive: true, maxSockets: 64, ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca.toString()] }) }
     this.agent = options.baseUrl.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions)
   }
 
@@ -114,9 +121,12 @@ export class ScanClient {
   private async sendWithRetry (req: ScanRequest): Promise<ScanResponse> {
     let res = await this.send(req)
     for (let attempt = 0; attempt < 2 && req.expectLimit !== true && (res.status === 429 || res.status === 503); attempt++) {
-      const wait = retryAfterSeconds(res.headers['retry-after'])
+      // A 503 without Retry-After still gets a short pause rather than an immediate retry.
+      const wait = retryAfterSeconds(res.headers['retry-after']) ?? (res.status === 503 ? 2 : null)
       const limit = this.options.maxRetryAfterSeconds ?? 65
-      if (wait === null || wait > limit) break
+      if (wait === null) break
+      if (wait > limit && req.cleanup !== true) throw new Throttled(`${req.method} ${req.path.split('?')[0] ?? ''} answered ${res.status} with Retry-After ${wait} s: this address is locked out or rate limited for longer than the run waits (${limit} s); run again after that`)
+      if (wait > limit) break
       await sleep(wait * 1000 + 100, req.cleanup === true ? undefined : this.options.signal)
       this.admit(req, 1)
       res = await this.send(req)
@@ -154,7 +164,10 @@ export class ScanClient {
         })
       })
       outgoing.on('timeout', () => outgoing.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)))
-      outgoing.on('error', (err) => reject(new Unreachable(`${req.method} ${url.pathname}: ${err.message}`)))
+      outgoing.on('error', (err: NodeJS.ErrnoException) => {
+        const hint = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(err.code ?? '') ? ' (the certificate is not trusted: fix it, or pass its CA with --ca)' : ''
+        reject(new Unreachable(`${req.method} ${url.pathname}: ${err.message}${hint}`))
+      })
       if (req.body !== undefined) outgoing.write(req.body)
       outgoing.end()
     })

@@ -1,7 +1,7 @@
 // Everything a check may use: the options, the budgeted HTTP client, the discovered routes,
 // keys minted for the run and the cleanup ledger that undoes whatever the run made.
 import { randomBytes } from 'node:crypto'
-import { type CheckHttp, type ScanClient, type ScanRequest, type ScanResponse } from './client.js'
+import { Aborted, type CheckHttp, type ScanClient, type ScanRequest, type ScanResponse, sleep } from './client.js'
 import { Skip } from './check.js'
 import type { DiscoveredRoute } from './discover.js'
 import { Ledger } from './ledger.js'
@@ -59,9 +59,25 @@ export class ScanContext {
   private authFailuresSpent = 0
   private readonly minted = new Map<string, Promise<RunKey>>()
 
-  constructor (readonly options: ScanOptions, readonly client: ScanClient, readonly runId: string) {
+  constructor (readonly options: ScanOptions, readonly client: ScanClient, readonly runId: string, private readonly signal: AbortSignal = new AbortController().signal) {
     this.ledger = new Ledger(client)
     client.observers.push((res) => { this.observed.push(res) })
+  }
+
+  /** Waits, but not past Ctrl-C. */
+  async sleep (ms: number): Promise<void> {
+    await sleep(ms, this.signal)
+    if (this.signal.aborted) throw new Aborted('interrupted')
+  }
+
+  /**
+   * Undoes everything made so far, and forgets the keys and tokens that went with it, so no
+   * later check presents a revoked credential (the target would count a failed authentication).
+   */
+  async undo (): Promise<void> {
+    await this.ledger.undo()
+    this.minted.clear()
+    this.operatorTokenPending = null
   }
 
   get isAdmin (): boolean { return this.operator?.scopes.includes('keys:admin') === true }

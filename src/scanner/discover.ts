@@ -1,6 +1,6 @@
 // Routes from the target's own OpenAPI document (/docs/json), so routes added later are
 // covered without new code; the contract table when the document is not served.
-import { type AuthKind, CONTRACT_ROUTES } from './contract.js'
+import { type AuthKind, CONTRACT_ROUTES, contractRoute } from './contract.js'
 import { randomKeyId, randomMessageId } from './context.js'
 
 export interface DiscoveredRoute {
@@ -10,6 +10,22 @@ export interface DiscoveredRoute {
   auth: AuthKind | null
   /** patterns of the path parameters, when the document gives them */
   paramPatterns: Record<string, string>
+  /** protected by the contract although the document names no security for it */
+  undocumented?: true
+}
+
+/**
+ * A route that forgets its authentication would also forget to declare it: every /api/v1
+ * route, and every route the contract gives a scope or a credential, is treated as protected
+ * whatever the document says.
+ */
+export function withContractAuth (routes: DiscoveredRoute[]): DiscoveredRoute[] {
+  return routes.map((r) => {
+    if (r.auth !== null) return r
+    const known = contractRoute(r.method, r.path)
+    if (known === undefined && !r.path.startsWith('/api/v1/')) return r
+    return { ...r, auth: known?.auth ?? 'any', undocumented: true }
+  })
 }
 
 interface OpenApiOperation {

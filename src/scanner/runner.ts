@@ -1,9 +1,9 @@
 // Runs the checks in order within the budgets, keeps the cleanup ledger honest, and turns the
 // findings into a result: statuses, scores, what stayed behind and the exit code.
 import { type Check, type Finding, overallStatus, Skip, type Status } from './check.js'
-import { Aborted, CapReached, CheckBudgetExceeded, CheckHttp, Unreachable } from './client.js'
+import { Aborted, CapReached, CheckBudgetExceeded, CheckHttp, Throttled, Unreachable } from './client.js'
 import type { ScanContext } from './context.js'
-import { contractRoutes, routesFromOpenApi } from './discover.js'
+import { contractRoutes, routesFromOpenApi, withContractAuth } from './discover.js'
 import { acceptance, type Baseline } from './report/baseline.js'
 import { type Score, scoreOf, scoresByFamily } from './score.js'
 
@@ -41,7 +41,7 @@ async function setup (ctx: ScanContext): Promise<void> {
   const docs = await ctx.request({ method: 'GET', path: '/docs/json', headers: { accept: 'application/json' } })
   if (docs.status === 200) {
     try {
-      ctx.routes = routesFromOpenApi(docs.json)
+      ctx.routes = withContractAuth(routesFromOpenApi(docs.json))
       ctx.routesFrom = 'docs'
     } catch {}
   }
@@ -90,13 +90,14 @@ export async function runScan (checks: readonly Check[], ctx: ScanContext, basel
   }
 
   const checkpoints = new Set<number>()
+  const needsMissing = new Set<Check>()
   for (const check of selected) {
     // Before the rate-limit checks spend the anonymous budget, and before the lockout, undo
     // what was made: cleanup must never meet a limit the run itself set off.
     const checkpoint = check.order >= 99 ? 99 : check.order >= 90 ? 90 : null
     if (checkpoint !== null && !checkpoints.has(checkpoint) && stopped === null) {
       checkpoints.add(checkpoint)
-      await ctx.ledger.undo()
+      await ctx.undo()
     }
     if (stopped !== null) {
       ctx.releaseAuthReserve(check.id)
@@ -104,10 +105,12 @@ export async function runScan (checks: readonly Check[], ctx: ScanContext, basel
       continue
     }
     if (check.needs === 'api-key' && ctx.operator === null) {
+      needsMissing.add(check)
       findings.set(check, [{ status: 'skip', seen: 'needs --api-key' }])
       continue
     }
     if (check.needs === 'admin' && !ctx.isAdmin) {
+      needsMissing.add(check)
       findings.set(check, [{ status: 'skip', seen: ctx.operator === null ? 'needs --api-key with keys:admin' : 'needs an --api-key with keys:admin (to mint keys)' }])
       continue
     }
@@ -119,6 +122,10 @@ export async function runScan (checks: readonly Check[], ctx: ScanContext, basel
       else if (err instanceof CapReached) {
         stopped = `not run: ${err.message}`
         incomplete.push(`--max-requests ${ctx.options.maxRequests} reached during ${check.id}`)
+        findings.set(check, [{ status: 'skip', seen: `stopped: ${err.message}` }])
+      } else if (err instanceof Throttled) {
+        stopped = `not run: ${err.message}`
+        incomplete.push(err.message)
         findings.set(check, [{ status: 'skip', seen: `stopped: ${err.message}` }])
       } else if (err instanceof Aborted) {
         stopped = 'not run: interrupted'
@@ -134,11 +141,11 @@ export async function runScan (checks: readonly Check[], ctx: ScanContext, basel
     ctx.releaseAuthReserve(check.id)
   }
 
-  await ctx.ledger.undo()
+  await ctx.undo()
+  // Passive checks judge what was seen even when the run stopped early (no request of their own).
   for (const check of selected) {
-    if (check.finalize === undefined || stopped === 'not run: interrupted') continue
+    if (check.finalize === undefined || needsMissing.has(check)) continue
     const active = findings.get(check) ?? []
-    if (active.length > 0 && active.every((f) => f.status === 'skip')) continue
     findings.set(check, [...active.filter((f) => f.status !== 'skip'), ...check.finalize(ctx)])
   }
 

@@ -4,7 +4,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { Aborted, CapReached, CheckBudgetExceeded, CheckHttp, retryAfterSeconds, ScanClient } from '../../src/scanner/client.js'
+import { Aborted, CapReached, CheckBudgetExceeded, CheckHttp, retryAfterSeconds, ScanClient, Throttled } from '../../src/scanner/client.js'
 
 interface Seen { at: number, headers: http.IncomingHttpHeaders, url: string }
 
@@ -68,8 +68,9 @@ t.test('an unexpected 429 is retried only after its Retry-After, at most twice',
   t.equal(always.seen.length, 4, 'a check that wants to see the limit gets it at once')
   const far = await server(t, (_n, _req, res) => { res.writeHead(429, { 'retry-after': '3600' }); res.end('{}') })
   const c3 = client(t, far.url)
-  t.equal((await c3.request({ method: 'GET', path: '/' })).status, 429)
-  t.equal(far.seen.length, 1, 'a Retry-After beyond the limit is not waited for')
+  await t.rejects(c3.request({ method: 'GET', path: '/' }), Throttled, 'a Retry-After beyond what the run waits stops the run (a lockout): no hammering')
+  t.equal(far.seen.length, 1, 'and nothing more is sent')
+  t.equal((await c3.request({ method: 'DELETE', path: '/', cleanup: true })).status, 429, 'cleanup still tries, once')
 })
 
 t.test('the cap is never exceeded and keeps room for cleanup', async (t) => {

@@ -119,6 +119,7 @@ t.test('usage errors and an unreachable target exit 2', async (t) => {
   await usage()
   await usage('--url', 'ftp://x')
   await usage('--url', 'http://127.0.0.1:1/api')
+  await usage('--url', 'http://user:secret@127.0.0.1:1')
   await usage('--url', 'http://127.0.0.1:1', '--profile', 'fast')
   await usage('--url', 'http://127.0.0.1:1', '--only', 'NOPE')
   await usage('--url', 'http://127.0.0.1:1', '--rate', '0')
@@ -170,4 +171,76 @@ t.test('exit codes with a baseline; the SARIF of a failing run validates against
   const valid = ajv.validate(schema, doc)
   t.ok(valid, JSON.stringify(ajv.errors?.slice(0, 3)))
   t.ok(doc.runs[0]?.results.some((r) => r.ruleId === 'MSV-HDR-009'))
+})
+
+t.test('a second run inside the lockout window stops at the lockout instead of hammering', async (t) => {
+  const target = await startTarget(t)
+  const first = await scan(['--url', target.url, '--api-key', target.adminKey, ...FAST, '--only', 'AUTH'])
+  t.equal(first.code, 0, first.out)
+  let afterLockout = 0
+  let locked = false
+  const proxy = await startProxy(t, target.url, {
+    response: (_req, res) => {
+      if (locked) afterLockout++
+      if (res.status === 429 && Number(res.headers['retry-after']) > 65) locked = true
+      return res
+    }
+  })
+  const json = join(t.testdir(), 'second.json')
+  const second = await scan(['--url', proxy, '--api-key', target.adminKey, ...FAST], { json })
+  t.not(second.code, 0)
+  t.match(second.report?.incomplete.join(' '), /locked out or rate limited for longer than the run waits/)
+  t.ok(locked, 'the target locked the address out')
+  t.ok(afterLockout <= 12, `only cleanup attempts after the lockout (${afterLockout})`)
+  t.match(second.out, /left behind: \d+/)
+})
+
+t.test('the create limit cannot be dodged with a forged X-Forwarded-For', async (t) => {
+  const trusting = await startTarget(t, { TRUST_PROXY: 'true' })
+  const run = await scan(['--url', trusting.url, ...FAST, '--only', 'RATE-001'], { json: join(t.testdir(), 'r.json') })
+  t.equal(statusOf(run.report, 'MSV-RATE-001'), 'fail')
+  t.match(run.out, /forged X-Forwarded-For .* escaped the limit .*TRUST_PROXY/)
+})
+
+t.test('a short rate-limit window resetting during the check is not a failure', async (t) => {
+  const target = await startTarget(t, { RATE_LIMIT_WINDOW_MS: 10_000 })
+  const run = await scan(['--url', target.url, '--rate', '200', '--only', 'RATE-001,RATE-002'], { json: join(t.testdir(), 'r.json') })
+  t.same(failedIds(run.report), [], run.out)
+  t.equal(statusOf(run.report, 'MSV-RATE-002'), 'pass', 'waited for a fresh window, then spent it')
+})
+
+t.test('behind a CDN, per-response headers do not make an existence oracle', async (t) => {
+  const target = await startTarget(t)
+  let n = 0
+  const proxy = await startProxy(t, target.url, {
+    response: (_req, res) => {
+      n++
+      res.headers['x-amz-cf-id'] = `cf-${n}-${Math.random()}`
+      res.headers['set-cookie'] = `AWSALB=${n}${Math.random()}; Path=/`
+      return res
+    }
+  })
+  const run = await scan(['--url', proxy, '--api-key', target.adminKey, ...FAST, '--only', 'ORACLE'], { json: join(t.testdir(), 'r.json') })
+  t.equal(statusOf(run.report, 'MSV-ORACLE-001'), 'pass', run.out)
+})
+
+t.test('a route that forgets both its authentication and its OpenAPI security is still probed', async (t) => {
+  const target = await startTarget(t)
+  const proxy = await startProxy(t, target.url, {
+    // The document stops declaring security for GET /api/v1/keys, and the route answers anyone.
+    request: (req) => {
+      if (req.url === '/api/v1/keys' && req.headers['x-api-key'] === undefined && req.headers.authorization === undefined) req.headers['x-api-key'] = target.adminKey
+    },
+    response: (req, res) => {
+      if (req.url !== '/docs/json') return res
+      const doc = JSON.parse(res.body.toString()) as { paths: Record<string, Record<string, { security?: unknown }>> }
+      const op = doc.paths['/api/v1/keys']?.get
+      if (op !== undefined) delete op.security
+      return { ...res, body: Buffer.from(JSON.stringify(doc)) }
+    }
+  })
+  const run = await scan(['--url', proxy, ...FAST, '--only', 'AUTH-001'], { json: join(t.testdir(), 'r.json') })
+  t.equal(statusOf(run.report, 'MSV-AUTH-001'), 'fail')
+  t.match(run.out, /GET \/api\/v1\/keys: no credential: answered 200, not 401 \(\/docs\/json names no security for this route; the contract protects it\)/)
+  t.equal(run.code, 1)
 })

@@ -10,7 +10,7 @@ import { type Check, type Finding, fail, pass, Skip, skip } from '../check.js'
 import type { ScanRequest, ScanResponse } from '../client.js'
 import type { ScanContext } from '../context.js'
 import { concretePath, type DiscoveredRoute } from '../discover.js'
-import { bodyEvidence, headerEvidence, isChallenge, representativeRoute, sleep } from './util.js'
+import { bodyEvidence, headerEvidence, isChallenge, representativeRoute, routeOf } from './util.js'
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
@@ -46,7 +46,7 @@ function probe (route: Pick<DiscoveredRoute, 'method' | 'path'> & { paramPattern
 
 /** A refused credential: 401 with a challenge; anything else is a bypass. */
 function judge (ctx: ScanContext, label: string, res: ScanResponse): Finding {
-  const route = `${res.request.method} ${res.request.path.replace(/\/[A-Za-z0-9_-]{12,22}(?=\/|$)/g, '/{id}')}`
+  const route = routeOf(ctx, res)
   if (isChallenge(res)) return pass(`${label}: 401 with WWW-Authenticate`, route)
   const why = res.status === 401 ? '401 without WWW-Authenticate' : res.status === 429 ? '429: rate limited, not judged' : `answered ${res.status}, not 401`
   if (res.status === 429) return skip(`${label}: ${why}`, route)
@@ -66,7 +66,10 @@ async function counted (ctx: ScanContext, variants: Variant[], essential: number
   const untried: string[] = []
   const attempt = async (variant: Variant, route: Pick<DiscoveredRoute, 'method' | 'path'>, isEssential = false): Promise<void> => {
     if (!ctx.http.canAfford(2) || !ctx.spendAuthFailure(ctx.http.checkId, isEssential)) { untried.push(`${variant.label} on ${route.method} ${route.path}`); return }
-    findings.push(judge(ctx, variant.label, await ctx.request(probe(route, await variant.headers(ctx)))))
+    const headers = await variant.headers(ctx)
+    // Forged and tampered tokens, and Basic values, carry parts of real secrets: mask them too.
+    for (const value of Object.values(headers)) ctx.keep(value.replace(/^(Bearer|Basic|DPoP)\s+/i, ''))
+    findings.push(judge(ctx, variant.label, await ctx.request(probe(route, headers))))
   }
   for (const variant of variants.slice(0, essential)) await attempt(variant, main, true)
   for (const variant of variants.slice(essential)) await attempt(variant, main)
@@ -117,7 +120,8 @@ export const authChecks: Check[] = [
       for (const route of routes) {
         if (!ctx.http.canAfford(1)) { findings.push(skip('check budget spent', `${route.method} ${route.path}`)); continue }
         const f = judge(ctx, 'no credential', await ctx.request(probe(route, {})))
-        findings.push({ ...f, route: `${route.method} ${route.path}` })
+        const note = route.undocumented === true ? ' (/docs/json names no security for this route; the contract protects it)' : ''
+        findings.push({ ...f, seen: `${f.seen}${note}`, route: `${route.method} ${route.path}` })
       }
       return findings
     }
@@ -137,7 +141,7 @@ export const authChecks: Check[] = [
       const claims = await claimsToForge(ctx)
       const none = (alg: string): Variant => ({ label: `alg ${alg}`, headers: async () => bearer(craftJwt({ alg, typ: 'JWT' }, claims)) })
       const hs = (label: string, key: string): Variant => ({ label, headers: async () => bearer(craftJwt({ alg: 'HS256', typ: 'JWT' }, claims, key)) })
-      const variants: Variant[] = [none('none'), hs('HS256 with an empty key', ''), none('None'), none('NONE'), hs('HS256 with "secret"', 'secret'), hs('HS256 with "missive"', 'missive'), hs('HS256 with "changeme"', 'changeme')]
+      const variants: Variant[] = [none('none'), hs('HS256 with an empty key', ''), hs('HS256 with "secret"', 'secret'), none('None'), none('NONE'), hs('HS256 with "missive"', 'missive'), hs('HS256 with "changeme"', 'changeme')]
       // Key confusion: the published public key used as an HMAC secret.
       if (ctx.routes.some((r) => r.path === '/.well-known/jwks.json')) {
         variants.splice(2, 0, {
@@ -209,7 +213,7 @@ export const authChecks: Check[] = [
         // The first refusal is this check's own reservation; confirmations take what is left over.
         if (!ctx.spendAuthFailure(ctx.http.checkId, last === null)) break
         last = await ctx.request({ method: 'GET', path: '/api/v1/messages', headers: { 'x-api-key': key.key } })
-        if (isChallenge(last)) { refusedAt ??= Date.now(); confirmations++ } else { refusedAt = null; confirmations = 0; await sleep(500) }
+        if (isChallenge(last)) { refusedAt ??= Date.now(); confirmations++ } else { refusedAt = null; confirmations = 0; await ctx.sleep(500) }
       }
       if (last === null) return [skip('the --auth-failures budget is spent')]
       if (confirmations === 0) findings.push(fail(`the revoked key still worked ${Math.round((Date.now() - started) / 1000)} s after revocation (${last.status})`, { route: 'GET /api/v1/messages', evidence: bodyEvidence(ctx, last), curl: ctx.curl(last.request) }))
@@ -250,20 +254,20 @@ export const authChecks: Check[] = [
     severity: 'high',
     order: 25,
     budget: 80,
-    authFailures: 1,
+    authFailures: 2,
     fix: 'accept exactly one credential: X-API-Key or Authorization: Bearer (plugins/auth.ts)',
     plan: ['GET /api/v1/messages with "Bearer ", "Bearer garbage", "Basic …", and a valid key plus a valid token together (counted failed authentications)'],
     run: async (ctx) => {
       const variants: Variant[] = [
-        { label: 'garbage Bearer', headers: async () => bearer('not.a.jwt') },
-        { label: 'empty Bearer', headers: async () => ({ authorization: 'Bearer ' }) },
-        { label: 'Basic', headers: async () => ({ authorization: `Basic ${Buffer.from(`${ctx.operator?.key ?? 'missive'}:`).toString('base64')}` }) }
+        { label: 'garbage Bearer', headers: async () => bearer('not.a.jwt') }
       ]
-      if (ctx.operator !== null) {
-        const operator = ctx.operator
-        variants.push({ label: 'API key and Bearer token together', headers: async () => ({ 'x-api-key': operator.key, ...bearer(await ctx.operatorToken()) }) })
-      }
-      return await counted(ctx, variants, 1)
+      const operator = ctx.operator
+      if (operator !== null) variants.push({ label: 'API key and Bearer token together', headers: async () => ({ 'x-api-key': operator.key, ...bearer(await ctx.operatorToken()) }) })
+      variants.push(
+        { label: 'empty Bearer', headers: async () => ({ authorization: 'Bearer ' }) },
+        { label: 'Basic', headers: async () => ({ authorization: `Basic ${Buffer.from(`${operator?.key ?? 'missive'}:`).toString('base64')}` }) }
+      )
+      return await counted(ctx, variants, 2)
     }
   },
   {

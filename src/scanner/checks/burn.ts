@@ -3,7 +3,7 @@
 import { type Check, type Finding, fail, pass, Skip, skip } from '../check.js'
 import type { ScanResponse } from '../client.js'
 import type { RunKey, ScanContext } from '../context.js'
-import { bodyEvidence, sleep } from './util.js'
+import { bodyEvidence } from './util.js'
 
 /** Through the API when the run has a writer key (the anonymous create budget is small), else anonymously. */
 export async function writer (ctx: ScanContext): Promise<RunKey | null> {
@@ -19,6 +19,22 @@ const read = (ctx: ScanContext, id: string, headers: Record<string, string> = {}
 export const RACE_VIEWS = 3
 export const RACE_READERS = 10
 
+/** K readers at once on a maxViews N message: exactly N × 200, remainingViews N-1 … 0 once each, then 404. */
+async function race (ctx: ScanContext, via: RunKey | null, path: (id: string) => string, headers: Record<string, string>, route: string): Promise<Finding> {
+  const message = await ctx.createMessage({ content: 'missive-security race', maxViews: RACE_VIEWS }, via)
+  const request = { method: 'GET', path: path(message.id), headers: { accept: 'application/json', ...headers } }
+  const answers = await ctx.http.burst(Array.from({ length: RACE_READERS }, () => request))
+  const after = await ctx.request(request)
+  const ok = answers.filter((r) => r.status === 200)
+  const remaining = ok.map((r) => (r.json as { remainingViews?: unknown } | undefined)?.remainingViews).sort()
+  const expected = Array.from({ length: RACE_VIEWS }, (_, i) => i)
+  const others = answers.filter((r) => r.status !== 200 && r.status !== 404)
+  if (others.length > 0) return { status: 'error', seen: `readers got ${others.map((r) => r.status).join(', ')} (rate limited?)`, route }
+  const summary = `${ok.length} × 200 (remainingViews ${remaining.join(', ')}), ${answers.length - ok.length} × 404, then ${after.status}`
+  if (ok.length === RACE_VIEWS && JSON.stringify(remaining) === JSON.stringify(expected) && after.status === 404) return pass(summary, route)
+  return fail(`expected exactly ${RACE_VIEWS} views: ${summary}`, { route, evidence: answers.map((r) => `${r.status} ${ctx.redact(r.text.slice(0, 120))}`).join('\n'), curl: ctx.curl(request) })
+}
+
 /** Remembered by BURN-004 for ORACLE-001 (full profile): the 404 of an expired message. */
 export const expiredAnswers = new WeakMap<ScanContext, ScanResponse>()
 
@@ -32,21 +48,15 @@ export const burnChecks: Check[] = [
     cwe: 362,
     severity: 'high',
     order: 40,
-    budget: 20,
+    budget: 36,
     fix: 'the view count must be taken in one atomic step in the store (one Redis, or the Cluster with hash tags); never read then delete',
-    plan: [`create a message with maxViews ${RACE_VIEWS}`, `${RACE_READERS} GET /msg/:id at once → exactly ${RACE_VIEWS} × 200 with remainingViews ${RACE_VIEWS - 1}…0 once each, the rest 404`, 'one more read → 404'],
+    plan: [`create a message with maxViews ${RACE_VIEWS}`, `${RACE_READERS} GET /msg/:id (and, with a key, GET /api/v1/messages/:id) at once → exactly ${RACE_VIEWS} × 200 with remainingViews ${RACE_VIEWS - 1}…0 once each, the rest 404`, 'one more read → 404'],
     run: async (ctx) => {
-      const message = await ctx.createMessage({ content: 'missive-security race', maxViews: RACE_VIEWS }, await writer(ctx))
-      const answers = await ctx.http.burst(Array.from({ length: RACE_READERS }, () => ({ method: 'GET', path: `/msg/${message.id}`, headers: { accept: 'application/json' } })))
-      const after = await read(ctx, message.id)
-      const ok = answers.filter((r) => r.status === 200)
-      const remaining = ok.map((r) => (r.json as { remainingViews?: unknown } | undefined)?.remainingViews).sort()
-      const expected = Array.from({ length: RACE_VIEWS }, (_, i) => i)
-      const others = answers.filter((r) => r.status !== 200 && r.status !== 404)
-      if (others.length > 0) return [{ status: 'error', seen: `readers got ${others.map((r) => r.status).join(', ')} (rate limited?)` }]
-      const summary = `${ok.length} × 200 (remainingViews ${remaining.join(', ')}), ${answers.length - ok.length} × 404, then ${after.status}`
-      if (ok.length === RACE_VIEWS && JSON.stringify(remaining) === JSON.stringify(expected) && after.status === 404) return [pass(summary, 'GET /msg/{id}')]
-      return [fail(`expected exactly ${RACE_VIEWS} views: ${summary}`, { route: 'GET /msg/{id}', evidence: answers.map((r) => `${r.status} ${ctx.redact(r.text.slice(0, 120))}`).join('\n'), curl: ctx.curl({ method: 'GET', path: `/msg/${message.id}`, headers: { accept: 'application/json' } }) })]
+      const via = await writer(ctx)
+      const findings = [await race(ctx, via, (id) => `/msg/${id}`, {}, 'GET /msg/{id}')]
+      // The API read counts views the same way (API.md section 2): race it too when the run has a reader key.
+      if (via?.scopes.includes('messages:read') === true) findings.push(await race(ctx, via, (id) => `/api/v1/messages/${id}`, { 'x-api-key': via.key }, 'GET /api/v1/messages/{id}'))
+      return findings
     }
   },
   {
@@ -122,7 +132,7 @@ export const burnChecks: Check[] = [
       const message = await ctx.createMessage({ content: 'missive-security expiry', ttl: 60 }, await writer(ctx))
       const expiresAt = Date.parse(String(message.response.expiresAt))
       if (Number.isNaN(expiresAt)) throw new Error('the create answer has no expiresAt')
-      await sleep(Math.max(0, expiresAt - Date.now()) + 2000)
+      await ctx.sleep(Math.max(0, expiresAt - Date.now()) + 2000)
       const res = await read(ctx, message.id)
       if (res.status === 404) { expiredAnswers.set(ctx, res); return [pass('404 two seconds after expiresAt', 'GET /msg/{id}')] }
       return [res.status === 429 ? skip('rate limited') : fail(`read after expiresAt answered ${res.status}`, { route: 'GET /msg/{id}', evidence: bodyEvidence(ctx, res) })]

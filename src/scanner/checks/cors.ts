@@ -25,6 +25,7 @@ export function hostileOrigins (allowed: readonly string[]): string[] {
   return [...new Set(out)].filter((o) => !allowed.includes(o))
 }
 
+const CORS_HEADERS = ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods', 'access-control-allow-headers', 'vary']
 const allowHeaders = (res: ScanResponse): string[] => Object.keys(res.headers).filter((h) => h.startsWith('access-control-allow-'))
 const PATHS = (): string[] => ['/', `/msg/${randomMessageId()}`, '/api/v1/messages']
 
@@ -58,7 +59,7 @@ export const corsChecks: Check[] = [
             seen.push(res)
             const allowed = allowHeaders(res)
             if (allowed.length > 0) {
-              findings.push(fail(`${origin} got ${allowed.map((h) => `${h}: ${res.headers[h]}`).join(', ')}`, { route: `${res.request.method} ${path.startsWith('/msg/') ? '/msg/{id}' : path}`, evidence: headerEvidence(ctx, res), curl: ctx.curl(res.request) }))
+              findings.push(fail(`${origin} got ${allowed.map((h) => `${h}: ${res.headers[h]}`).join(', ')}`, { route: `${res.request.method} ${path.startsWith('/msg/') ? '/msg/{id}' : path}`, evidence: headerEvidence(ctx, res, CORS_HEADERS), curl: ctx.curl(res.request) }))
             }
           }
         }
@@ -91,10 +92,10 @@ export const corsChecks: Check[] = [
       const all = [...(memo.get(ctx) ?? []), ...ctx.observed.filter((r) => r.headers['access-control-allow-origin'] !== undefined)]
       const findings: Finding[] = []
       const star = all.find((r) => r.headers['access-control-allow-origin'] === '*' && /true/i.test(r.headers['access-control-allow-credentials'] ?? ''))
-      if (star !== undefined) findings.push(fail('"*" together with Access-Control-Allow-Credentials: true', { evidence: headerEvidence(ctx, star), curl: ctx.curl(star.request) }))
+      if (star !== undefined) findings.push(fail('"*" together with Access-Control-Allow-Credentials: true', { evidence: headerEvidence(ctx, star, CORS_HEADERS), curl: ctx.curl(star.request) }))
       const named = all.filter((r) => { const o = r.headers['access-control-allow-origin']; return o !== undefined && o !== '*' })
       const noVary = named.find((r) => !/(^|,)\s*origin\s*(,|$)/i.test(r.headers.vary ?? ''))
-      if (noVary !== undefined) findings.push(fail(`Access-Control-Allow-Origin: ${noVary.headers['access-control-allow-origin'] ?? ''} without Vary: Origin`, { evidence: headerEvidence(ctx, noVary), curl: ctx.curl(noVary.request) }))
+      if (noVary !== undefined) findings.push(fail(`Access-Control-Allow-Origin: ${noVary.headers['access-control-allow-origin'] ?? ''} without Vary: Origin`, { evidence: headerEvidence(ctx, noVary, CORS_HEADERS), curl: ctx.curl(noVary.request) }))
       if (findings.length > 0) return findings
       if (named.length === 0) return [pass(`no answer allowed an origin (${all.length} cross-origin answers)${ctx.options.allowedOrigins.length === 0 ? '; pass --allowed-origin to check Vary on allowed ones' : ''}`)]
       return [pass(`${named.length} answers allowing an origin, each with Vary: Origin; never "*" with credentials`)]

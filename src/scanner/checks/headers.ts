@@ -29,8 +29,11 @@ export function kindsOf (res: ScanResponse): string[] {
 const responses = (ctx: ScanContext): ScanResponse[] => ctx.observed
 
 const everything = (): boolean => true
+/** The headers these checks judge: the evidence shows these, not the whole answer. */
+const JUDGED = ['content-type', 'content-security-policy', 'strict-transport-security', 'x-content-type-options', 'x-frame-options', 'referrer-policy',
+  'cross-origin-opener-policy', 'cross-origin-resource-policy', 'x-powered-by', 'server', 'cache-control']
 
-function judge (ctx: ScanContext, verdict: (res: ScanResponse) => string | null, only: (res: ScanResponse) => boolean = everything): Finding[] {
+function judge (ctx: ScanContext, verdict: (res: ScanResponse) => string | null, only: (res: ScanResponse) => boolean = everything, shown: string[] = JUDGED): Finding[] {
   const seen = responses(ctx).filter(only)
   const failures = new Map<string, { res: ScanResponse, why: string, count: number }>()
   for (const res of seen) {
@@ -44,11 +47,12 @@ function judge (ctx: ScanContext, verdict: (res: ScanResponse) => string | null,
   const kinds = new Set(seen.flatMap(kindsOf))
   const missing = only === everything ? EXPECTED_KINDS.filter((k) => !kinds.has(k)) : []
   if (failures.size === 0) {
-    return [pass(`${seen.length} responses of ${kinds.size} kinds (${[...kinds].join(', ')})${missing.length > 0 ? `; not seen: ${missing.join(', ')}` : ''}`)]
+    const judged = pass(`${seen.length} responses of ${kinds.size} kinds (${[...kinds].join(', ')})`)
+    return missing.length > 0 ? [judged, { status: 'skip', seen: `not seen, so not judged: ${missing.join(', ')}` }] : [judged]
   }
   return [...failures.entries()].map(([route, { res, why, count }]) => fail(`${why} (${count} response${count > 1 ? 's' : ''}, ${kindsOf(res).join(', ')})`, {
     route: routeOf(ctx, res),
-    evidence: headerEvidence(ctx, res),
+    evidence: headerEvidence(ctx, res, shown),
     curl: ctx.curl(res.request)
   }))
 }
@@ -130,7 +134,7 @@ export const headerChecks: Check[] = [
     budget: 30,
     fix: 'send the security headers on every response (plugins/security-headers.ts); a proxy must not strip or replace Content-Security-Policy',
     plan: PLAN,
-    finalize: (ctx) => judge(ctx, cspVerdict)
+    finalize: (ctx) => judge(ctx, cspVerdict, everything, ['content-security-policy'])
   },
   {
     ...base,
@@ -148,7 +152,7 @@ export const headerChecks: Check[] = [
       if (maxAge === null) return `Strict-Transport-Security without max-age: ${hsts}`
       if (ctx.options.url.protocol === 'https:' && Number(maxAge[1]) < 15_552_000) return `HSTS max-age ${maxAge[1]} is under 180 days`
       return null
-    })
+    }, everything, ['strict-transport-security'])
   },
   {
     ...base,
@@ -159,7 +163,7 @@ export const headerChecks: Check[] = [
     budget: 30,
     fix: 'send X-Content-Type-Options: nosniff on every response (plugins/security-headers.ts, and the proxy)',
     plan: PLAN,
-    finalize: (ctx) => judge(ctx, (res) => (res.headers['x-content-type-options'] ?? '').trim().toLowerCase() === 'nosniff' ? null : `X-Content-Type-Options is ${res.headers['x-content-type-options'] ?? 'missing'}`)
+    finalize: (ctx) => judge(ctx, (res) => (res.headers['x-content-type-options'] ?? '').trim().toLowerCase() === 'nosniff' ? null : `X-Content-Type-Options is ${res.headers['x-content-type-options'] ?? 'missing'}`, everything, ['x-content-type-options'])
   },
   {
     ...base,
@@ -175,7 +179,7 @@ export const headerChecks: Check[] = [
       if (ancestors !== null && ancestors.trim().toLowerCase() === "'none'") return null
       if ((res.headers['x-frame-options'] ?? '').trim().toUpperCase() === 'DENY') return null
       return `framing is not refused (frame-ancestors ${ancestors ?? 'absent'}, X-Frame-Options ${res.headers['x-frame-options'] ?? 'absent'})`
-    })
+    }, everything, ['content-security-policy', 'x-frame-options'])
   },
   {
     ...base,
@@ -190,7 +194,7 @@ export const headerChecks: Check[] = [
       const policies = (res.headers['referrer-policy'] ?? '').split(',').map((p) => p.trim().toLowerCase()).filter(Boolean)
       // Browsers apply the last policy they understand.
       return policies.at(-1) === 'no-referrer' ? null : `Referrer-Policy is ${res.headers['referrer-policy'] ?? 'missing'}`
-    })
+    }, everything, ['referrer-policy'])
   },
   {
     ...base,
@@ -201,7 +205,7 @@ export const headerChecks: Check[] = [
     budget: 30,
     fix: 'send Cross-Origin-Opener-Policy: same-origin on every response',
     plan: PLAN,
-    finalize: (ctx) => judge(ctx, (res) => res.headers['cross-origin-opener-policy'] === undefined ? 'no Cross-Origin-Opener-Policy' : null)
+    finalize: (ctx) => judge(ctx, (res) => res.headers['cross-origin-opener-policy'] === undefined ? 'no Cross-Origin-Opener-Policy' : null, everything, ['cross-origin-opener-policy'])
   },
   {
     ...base,
@@ -212,7 +216,7 @@ export const headerChecks: Check[] = [
     budget: 30,
     fix: 'send Cross-Origin-Resource-Policy: same-origin on every response',
     plan: PLAN,
-    finalize: (ctx) => judge(ctx, (res) => res.headers['cross-origin-resource-policy'] === undefined ? 'no Cross-Origin-Resource-Policy' : null)
+    finalize: (ctx) => judge(ctx, (res) => res.headers['cross-origin-resource-policy'] === undefined ? 'no Cross-Origin-Resource-Policy' : null, everything, ['cross-origin-resource-policy'])
   },
   {
     ...base,
@@ -228,7 +232,7 @@ export const headerChecks: Check[] = [
       const server = res.headers.server
       if (server !== undefined && /\d/.test(server)) return `Server: ${server} names a version`
       return null
-    })
+    }, everything, ['x-powered-by', 'server'])
   },
   {
     ...base,
@@ -242,7 +246,7 @@ export const headerChecks: Check[] = [
     finalize: (ctx) => {
       const reads = (res: ScanResponse): boolean => res.request.method === 'GET' && res.status === 200 && /^\/(msg|api\/v1\/messages)\/[^/?]+$/.test(res.request.path.split('?')[0] ?? '')
       if (!responses(ctx).some(reads)) return [{ status: 'skip', seen: 'no message was read during the run' }]
-      return judge(ctx, (res) => /(^|,)\s*no-store\s*(,|$)/i.test(res.headers['cache-control'] ?? '') ? null : `Cache-Control is ${res.headers['cache-control'] ?? 'missing'}`, reads)
+      return judge(ctx, (res) => /(^|,)\s*no-store\s*(,|$)/i.test(res.headers['cache-control'] ?? '') ? null : `Cache-Control is ${res.headers['cache-control'] ?? 'missing'}`, reads, ['cache-control', 'content-type'])
     }
   }
 ]

@@ -161,7 +161,9 @@ export const inputChecks: Check[] = [
       const contents: Array<[string, string]> = target.via === null ? [['all payloads', PAYLOADS.map(([, p]) => p).join('\n')]] : PAYLOADS
       const reflected = (res: ScanResponse, payload: string): string | null => {
         const headerText = Object.entries(res.headers).map(([n, v]) => `${n}: ${v}`).join('\n')
-        if (payload.length > 6 && headerText.includes(payload.split('\n')[0] ?? payload)) return 'a response header'
+        // A payload that reached a header (CRLF injection) shows up as its own header or cookie.
+        if (/missive-security=1/.test(res.headers['set-cookie'] ?? '')) return 'a Set-Cookie header (CRLF injection)'
+        if (payload.length > 6 && headerText.includes(payload.split(/[\r\n]/)[0] ?? payload)) return 'a response header'
         if (/html/i.test(res.headers['content-type'] ?? '') && res.text.includes(payload)) return 'an HTML page'
         return null
       }
@@ -196,7 +198,8 @@ export const inputChecks: Check[] = [
         const req: ScanRequest = { method: 'GET', path: `/msg/${encodeURIComponent(payload)}`, headers: { accept: 'application/json' } }
         const res = await ctx.request(req)
         const where = reflected(res, payload)
-        if (res.status !== 400 && res.status !== 404) findings.push(fail(`${label} as the id: ${res.status}, expected 400 or 404`, { route: 'GET /msg/{id}', evidence: bodyEvidence(ctx, res), curl: ctx.curl(req) }))
+        // Any 4xx is a refusal (a WAF in front may answer 403); a 2xx or 5xx is not.
+        if (res.status < 400 || res.status >= 500) findings.push(fail(`${label} as the id: ${res.status}, expected a 4xx`, { route: 'GET /msg/{id}', evidence: bodyEvidence(ctx, res), curl: ctx.curl(req) }))
         else if (where !== null) findings.push(fail(`${label} as the id: reflected into ${where}`, { route: 'GET /msg/{id}', evidence: bodyEvidence(ctx, res), curl: ctx.curl(req) }))
         else findings.push(pass(`${label} as the id: ${res.status}`, 'GET /msg/{id}'))
       }

@@ -19,20 +19,37 @@ function missingHeaders (res: ScanResponse): string[] {
  * `cost` requests are needed per attempt (a create and its delete).
  */
 async function spend (ctx: ScanContext, label: string, route: string, make: () => ScanRequest, after: (res: ScanResponse) => Promise<void>, cost: number, knob: string): Promise<Finding[]> {
-  const first = await ctx.request({ ...make(), expectLimit: true })
+  let first = await ctx.request({ ...make(), expectLimit: true })
   await after(first)
-  const missing = missingHeaders(first)
   if (first.status === 429) return [skip(`${label}: already limited when the check began (run it alone: --only RATE)`, route)]
+  const missing = missingHeaders(first)
   if (missing.length > 0) return [fail(`${label}: an allowed answer lacks ${missing.join(', ')}`, { route, evidence: headerEvidence(ctx, first), curl: ctx.curl(first.request) })]
   const limit = Number(first.headers['x-ratelimit-limit'])
-  const remaining = Number(first.headers['x-ratelimit-remaining'])
-  if (!ctx.http.canAfford((remaining + 1) * cost)) {
+  let remaining = Number(first.headers['x-ratelimit-remaining'])
+  if (!ctx.http.canAfford((remaining + 2) * cost + 1)) {
     return [skip(`${label}: the limit (${limit}, ${remaining} remaining) is above this check's budget; not tested (${knob})`, route)]
   }
+  // The spend must fit in the current window: if the window would reset before the scanner
+  // (at --rate) could spend it, wait for the next window (a reset mid-way is not a failure).
+  const needSeconds = ((remaining + 1) * cost) / ctx.options.rate + 2
+  const reset = Number(first.headers['x-ratelimit-reset'])
+  if (reset < needSeconds) {
+    if (reset > 65) return [skip(`${label}: the window resets in ${reset} s, later than this check waits`, route)]
+    await ctx.sleep((reset + 1) * 1000)
+    first = await ctx.request({ ...make(), expectLimit: true })
+    await after(first)
+    remaining = Number(first.headers['x-ratelimit-remaining'])
+    if (first.status === 429 || Number.isNaN(remaining)) return [skip(`${label}: limited again right after the window reset`, route)]
+  }
   let last: ScanResponse = first
+  let before = remaining
   for (let i = 0; i <= remaining && last.status !== 429; i++) {
     last = await ctx.request({ ...make(), expectLimit: true })
     await after(last)
+    const now = Number(last.headers['x-ratelimit-remaining'])
+    // remaining went up: the window reset after all (clock skew, several counters): not judged.
+    if (last.status !== 429 && now > before) return [skip(`${label}: the window reset during the check (remaining ${before} → ${now}); not judged`, route)]
+    if (!Number.isNaN(now)) before = now
   }
   if (last.status !== 429) {
     return [fail(`${label}: ${remaining + 1} requests past the advertised remaining ${remaining} and still no 429 (${last.status})`, { route, evidence: headerEvidence(ctx, last), curl: ctx.curl(last.request) })]
@@ -54,15 +71,27 @@ export const rateChecks: Check[] = [
     order: 90,
     budget: 130,
     fix: 'keep RATE_LIMIT_CREATE_MAX, one shared store for every instance, and TRUST_PROXY set to your proxy so clients are told apart by their own address',
-    plan: ['POST / (ttl 60) until 429: x-ratelimit-remaining + 1 creates, each deleted at once', 'expects 429 with Retry-After and x-ratelimit-*; skip when the limit is above the budget'],
-    run: async (ctx) => await spend(ctx, 'create limit', 'POST /',
-      () => ({ method: 'POST', path: '/', creates: true, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: 'missive-security rate', ttl: 60, maxViews: 1 }) }),
-      async (res) => {
+    plan: ['POST / (ttl 60) until 429: x-ratelimit-remaining + 1 creates, each deleted at once', 'expects 429 with Retry-After and x-ratelimit-*; skip when the limit is above the budget', 'then one create with a forged X-Forwarded-For, X-Real-IP and Forwarded: still 429'],
+    run: async (ctx) => {
+      const make = (extra: Record<string, string> = {}): ScanRequest => ({ method: 'POST', path: '/', creates: true, headers: { 'content-type': 'application/json', ...extra }, body: JSON.stringify({ content: 'missive-security rate', ttl: 60, maxViews: 1 }) })
+      const cleanup = async (res: ScanResponse): Promise<void> => {
         if (res.status !== 201) return
         const message = ctx.recordCreated(res, {}, null)
         const del = await ctx.request({ method: 'DELETE', path: `/msg/${message.id}`, headers: { 'x-delete-token': message.deleteToken } })
         if (del.status === 204) ctx.ledger.settle((e) => e.kind === 'message' && e.id === message.id)
-      }, 2, 'RATE_LIMIT_CREATE_MAX')
+      }
+      const findings = await spend(ctx, 'create limit', 'POST /', make, cleanup, 2, 'RATE_LIMIT_CREATE_MAX')
+      if (findings[0]?.status !== 'pass') return findings
+      // Limited now: a client that names another address must still be limited, unless the
+      // deployment trusts any X-Forwarded-For (TRUST_PROXY=true behind nothing, or a proxy that passes it on).
+      const forged = `203.0.113.${1 + Math.floor(Math.random() * 254)}`
+      const spoofed = await ctx.request({ ...make({ 'x-forwarded-for': forged, 'x-real-ip': forged, forwarded: `for=${forged}` }), expectLimit: true })
+      await cleanup(spoofed)
+      findings.push(spoofed.status === 429
+        ? pass(`a forged X-Forwarded-For (${forged}) is still limited`, 'POST /')
+        : fail(`a forged X-Forwarded-For (${forged}) escaped the limit (${spoofed.status}): TRUST_PROXY trusts addresses it should not (set it to your proxy's address; a false alarm only if this scanner runs on an address TRUST_PROXY lists)`, { route: 'POST /', evidence: headerEvidence(ctx, spoofed), curl: ctx.curl(spoofed.request) }))
+      return findings
+    }
   },
   {
     ...base,
@@ -89,8 +118,8 @@ export const rateChecks: Check[] = [
     order: 92,
     budget: 320,
     fix: 'keep RATE_LIMIT_READ_MAX, one shared store for every instance, and TRUST_PROXY set to your proxy',
-    plan: ['GET /msg/:id of a random id until 429: x-ratelimit-remaining + 1 reads (at most 319)', 'skip when the limit is above the budget'],
-    run: async (ctx) => await spend(ctx, 'read limit', 'GET /msg/{id}', () => ({ method: 'GET', path: '/msg/AAAAAAAAAAAAAAAAAAAAAA', headers: { accept: 'application/json' } }), async () => {}, 1, 'RATE_LIMIT_READ_MAX')
+    plan: ['GET / (JSON, counted as a read) until 429: x-ratelimit-remaining + 1 reads (at most 317)', 'skip when the limit is above the budget'],
+    run: async (ctx) => await spend(ctx, 'read limit', 'GET /', () => ({ method: 'GET', path: '/', headers: { accept: 'application/json' } }), async () => {}, 1, 'RATE_LIMIT_READ_MAX')
   },
   {
     ...base,

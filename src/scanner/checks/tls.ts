@@ -2,6 +2,7 @@
 // the target's HTTPS: the protocol versions it accepts, forward secrecy, the certificate and HSTS.
 // What Node cannot test (SSLv2/3, Heartbleed, ROBOT, renegotiation) is a skip, never a pass.
 // Every handshake counts as one request against the check's budget and the global cap.
+import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import tls from 'node:tls'
 import { type Check, fail, type Finding, pass, skip, Skip } from '../check.js'
@@ -177,6 +178,11 @@ const httpsUrl: Check = {
     const url = ctx.options.url
     if (url.protocol === 'https:') return [pass(`the URL is https (${url.host})`)]
     if (isPrivateHost(url.hostname)) return [skip('plain HTTP on a private address (TLS is usually ended by a proxy in front; scan the public URL)')]
+    // An internal name (a compose service, a cluster DNS name) that resolves only to private addresses is the same case.
+    const addresses = isIP(hostOf(url)) === 0 ? await lookup(hostOf(url), { all: true }).catch(() => []) : []
+    if (addresses.length > 0 && addresses.every((a) => isPrivateHost(a.address))) {
+      return [skip(`plain HTTP to ${url.hostname}, which resolves to private addresses only (${addresses.map((a) => a.address).join(', ')}): scan the public URL for TLS`)]
+    }
     return [fail(`plain HTTP on a public host (${url.host}): messages, keys and tokens cross the network in clear`)]
   }
 }

@@ -27,6 +27,7 @@ export function headerEvidence (ctx: ScanContext, res: ScanResponse, names?: str
   for (const [name, value] of Object.entries(res.headers)) {
     if (names === undefined || names.includes(name)) lines.push(`${name}: ${value}`)
   }
+  for (const name of names ?? []) if (res.headers[name] === undefined) lines.push(`${name}: (absent)`)
   return ctx.redact(lines.join('\n'))
 }
 
@@ -54,8 +55,6 @@ export function groupBy<T> (items: readonly T[], key: (item: T) => string): Map<
   }
   return groups
 }
-
-export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A 401 as the contract wants it: a WWW-Authenticate challenge. */
 export const isChallenge = (res: ScanResponse): boolean => res.status === 401 && (res.headers['www-authenticate'] ?? '') !== ''

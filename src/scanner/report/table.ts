@@ -31,7 +31,10 @@ export function tableReport (result: ScanResult): string {
   for (const [family, score] of Object.entries(result.families)) lines.push(`  ${pad(family, 7)} ${fmt(score)}`)
   const counts = { pass: 0, fail: 0, skip: 0, error: 0 }
   for (const r of result.results) counts[r.status]++
-  lines.push('', `${counts.pass} passed, ${counts.fail} failed, ${counts.skip} skipped, ${counts.error} errors; ${result.requests} of ${result.maxRequests} requests`)
+  // A check that passed what it tried but left probes untried (a budget) says so: not tested is never passed.
+  const partly = result.results.filter((r) => r.status === 'pass' && r.findings.some((f) => f.status === 'skip')).length
+  lines.push('', `${counts.pass} passed${partly > 0 ? ` (${partly} of them in part: see "also" above)` : ''}, ${counts.fail} failed, ${counts.skip} skipped, ${counts.error} errors; ${result.requests} of ${result.maxRequests} requests`)
+  lines.push('the score counts only what was tested; skipped checks and untried probes count neither way')
   if (result.incomplete.length > 0) lines.push(`incomplete: ${result.incomplete.join('; ')}`)
   for (const item of result.leftBehind) lines.push(`  left behind: ${item.kind} ${item.id} (${item.reason})`)
   lines.push(`left behind: ${result.leftBehind.length}`)
@@ -40,12 +43,12 @@ export function tableReport (result: ScanResult): string {
 
 function details (check: Check, findings: ReadonlyArray<{ status: string, seen: string, route?: string, evidence?: string, curl?: string }>): string[] {
   const lines = ['', `${check.id} ${check.title} (${check.severity}, ${check.owasp}, CWE-${check.cwe})`, `  fix: ${check.fix}`]
-  for (const f of findings.slice(0, 10)) {
+  for (const f of findings.slice(0, 5)) {
     lines.push(`  - ${f.route === undefined ? '' : `${f.route}: `}${f.seen}`)
     if (f.evidence !== undefined) lines.push(...f.evidence.split('\n').slice(0, 8).map((l) => `      ${l}`))
     if (f.curl !== undefined) lines.push(`      reproduce: ${f.curl}`)
   }
-  if (findings.length > 10) lines.push(`  … and ${findings.length - 10} more`)
+  if (findings.length > 5) lines.push(`  … and ${findings.length - 5} more (all of them in --json)`)
   return lines
 }
 
