@@ -244,3 +244,28 @@ t.test('a route that forgets both its authentication and its OpenAPI security is
   t.match(run.out, /GET \/api\/v1\/keys: no credential: answered 200, not 401 \(\/docs\/json names no security for this route; the contract protects it\)/)
   t.equal(run.code, 1)
 })
+
+t.test('an owner-only route that lets another owner delete fails MSV-OWNER-001', async (t) => {
+  const target = await startTarget(t)
+  // The double: a route that looks messages up by id alone. It remembers every message made
+  // through the API and deletes any of them for any caller (with the delete token it saw).
+  const tokens = new Map<string, string>()
+  const proxy = await startProxy(t, target.url, {
+    response: async (req, res, send) => {
+      if (req.method === 'POST' && req.url === '/api/v1/messages' && res.status === 201) {
+        const made = JSON.parse(res.body.toString()) as { id: string, deleteToken: string }
+        tokens.set(made.id, made.deleteToken)
+      }
+      const id = /^\/api\/v1\/messages\/([^/?]+)$/.exec(req.url)?.[1]
+      const token = id === undefined ? undefined : tokens.get(id)
+      if (req.method !== 'DELETE' || res.status !== 404 || token === undefined) return res
+      return await send({ method: 'DELETE', url: `/msg/${id ?? ''}`, headers: { 'x-delete-token': token }, body: Buffer.alloc(0) })
+    }
+  })
+  const run = await scan(['--url', proxy, '--api-key', target.adminKey, ...FAST, '--only', 'OWNER'], { json: join(t.testdir(), 'r.json') })
+  t.equal(statusOf(run.report, 'MSV-OWNER-001'), 'fail')
+  t.match(run.out, /B deletes A's message: 204, not 404/)
+  t.match(run.out, /after B's attempts, A's list no longer shows the message/)
+  t.equal(run.code, 1)
+  t.same(run.report?.leftBehind, [])
+})

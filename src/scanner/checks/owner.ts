@@ -18,37 +18,40 @@ export const ownerChecks: Check[] = [{
   severity: 'critical',
   profile: 'safe',
   order: 32,
-  budget: 30,
+  budget: 40,
   needs: 'admin',
   source: 'routes/api/v1/messages.ts',
   fix: 'owner-only routes must look objects up by owner (keyId) as well as id, and answer 404 to anyone else',
-  plan: ['mint owners A and B (messages:read/write/delete); A creates a message', 'B: DELETE /api/v1/messages/:id, GET /api/v1/messages (A\'s id must not be listed), and every other owner-only route on A\'s id (receipt…) → 404', 'A still lists its message'],
+  plan: ['mint owners A and B (messages:read/write/delete); A creates a message', 'B: DELETE /api/v1/messages/:id, GET /api/v1/messages (A\'s id must not be listed), and every other owner-only route on A\'s id (receipt…) → 404', 'A still lists its message; then the same the other way round'],
   run: async (ctx) => {
     const a = await ctx.key(OWNER_SCOPES, 'owner-a')
     const b = await ctx.key(OWNER_SCOPES, 'owner-b')
-    const message = await ctx.createMessage({ content: 'missive-security owner check', maxViews: 5 }, a)
     const findings: Finding[] = []
-    const expect404 = (label: string, res: ScanResponse): void => {
-      const route = `${res.request.method} ${res.request.path.replace(message.id, '{id}')}`
-      findings.push(res.status === 404
-        ? pass(`${label}: 404`, route)
-        : fail(`${label}: ${res.status}, not 404`, { route, evidence: bodyEvidence(ctx, res), curl: ctx.curl(res.request) }))
+    // Each owner tries the other's message, both ways round.
+    for (const [owner, other, o, x] of [[a, b, 'A', 'B'], [b, a, 'B', 'A']] as const) {
+      const message = await ctx.createMessage({ content: 'missive-security owner check', maxViews: 5 }, owner)
+      const expect404 = (label: string, res: ScanResponse): void => {
+        const route = `${res.request.method} ${res.request.path.split('?')[0]?.replace(message.id, '{id}') ?? ''}`
+        findings.push(res.status === 404
+          ? pass(`${label}: 404`, route)
+          : fail(`${label}: ${res.status}, not 404`, { route, evidence: bodyEvidence(ctx, res), curl: ctx.curl(res.request) }))
+      }
+      expect404(`${x} deletes ${o}'s message`, await ctx.request({ method: 'DELETE', path: `/api/v1/messages/${message.id}`, headers: { 'x-api-key': other.key } }))
+      // Every owner-only route with an {id} that the target serves (receipts, and routes added later).
+      const ownerRoutes = ctx.routes.filter((r) => r.auth !== null && r.path.startsWith('/api/v1/messages/{id}/') &&
+        (CONTRACT_ROUTES.find((c) => c.method === r.method && c.path === r.path)?.ownerOnly ?? true) && r.method === 'GET')
+      for (const route of ownerRoutes) {
+        expect404(`${x} on ${route.method} ${route.path} of ${o}'s message`, await ctx.request({ method: route.method, path: concretePath(route, { id: message.id }), headers: { 'x-api-key': other.key } }))
+      }
+      const listOther = await ctx.request({ method: 'GET', path: '/api/v1/messages?limit=100', headers: { 'x-api-key': other.key } })
+      findings.push(listOther.status === 200 && !listOther.text.includes(message.id)
+        ? pass(`${x}'s list does not show ${o}'s message`, 'GET /api/v1/messages')
+        : fail(listOther.status === 200 ? `${x}'s list shows ${o}'s message` : `${x}'s list answered ${listOther.status}`, { route: 'GET /api/v1/messages', evidence: bodyEvidence(ctx, listOther), curl: ctx.curl(listOther.request) }))
+      const listOwner = await ctx.request({ method: 'GET', path: '/api/v1/messages?limit=100', headers: { 'x-api-key': owner.key } })
+      findings.push(listOwner.status === 200 && listOwner.text.includes(message.id)
+        ? pass(`${o}'s message is intact and listed for ${o}`, 'GET /api/v1/messages')
+        : fail(`after ${x}'s attempts, ${o}'s list ${listOwner.status === 200 ? 'no longer shows the message' : `answered ${listOwner.status}`}`, { route: 'DELETE /api/v1/messages/{id}', evidence: bodyEvidence(ctx, listOwner) }))
     }
-    expect404('B deletes A\'s message', await ctx.request({ method: 'DELETE', path: `/api/v1/messages/${message.id}`, headers: { 'x-api-key': b.key } }))
-    // Every owner-only route with an {id} that the target serves (receipts, and routes added later).
-    const ownerRoutes = ctx.routes.filter((r) => r.auth !== null && r.path.startsWith('/api/v1/messages/{id}/') &&
-      (CONTRACT_ROUTES.find((c) => c.method === r.method && c.path === r.path)?.ownerOnly ?? true) && r.method === 'GET')
-    for (const route of ownerRoutes) {
-      expect404(`B on ${route.method} ${route.path} of A's message`, await ctx.request({ method: route.method, path: concretePath(route, { id: message.id }), headers: { 'x-api-key': b.key } }))
-    }
-    const listB = await ctx.request({ method: 'GET', path: '/api/v1/messages?limit=100', headers: { 'x-api-key': b.key } })
-    findings.push(listB.status === 200 && !listB.text.includes(message.id)
-      ? pass('B\'s list does not show A\'s message', 'GET /api/v1/messages')
-      : fail(listB.status === 200 ? 'B\'s list shows A\'s message' : `B's list answered ${listB.status}`, { route: 'GET /api/v1/messages', evidence: bodyEvidence(ctx, listB), curl: ctx.curl(listB.request) }))
-    const listA = await ctx.request({ method: 'GET', path: '/api/v1/messages?limit=100', headers: { 'x-api-key': a.key } })
-    findings.push(listA.status === 200 && listA.text.includes(message.id)
-      ? pass('A\'s message is intact and listed for A', 'GET /api/v1/messages')
-      : fail(`after B's attempts, A's list ${listA.status === 200 ? 'no longer shows the message' : `answered ${listA.status}`}`, { route: 'DELETE /api/v1/messages/{id}', evidence: bodyEvidence(ctx, listA) }))
     return findings
   }
 }]
