@@ -17,6 +17,8 @@ export interface ScanRequest {
   creates?: boolean
   /** a cleanup request: uses the room kept for it, and runs even after Ctrl-C */
   cleanup?: boolean
+  /** an attack probe (injection, forged credential): a WAF in front may answer it instead of Missive */
+  hostile?: boolean
 }
 
 export interface ScanResponse {

@@ -103,6 +103,12 @@ export class ScanContext {
     return true
   }
 
+  /** The answer was not a refusal after all (the target counts only refusals): give the unit back. */
+  refundAuthFailure (checkId = this.http.checkId, essential = false): void {
+    this.authFailuresSpent = Math.max(0, this.authFailuresSpent - 1)
+    if (essential) this.authReserve.set(checkId, (this.authReserve.get(checkId) ?? 0) + 1)
+  }
+
   /** A check is done with its reservation (ran, skipped or failed). */
   releaseAuthReserve (checkId: string): void { this.authReserve.delete(checkId) }
 

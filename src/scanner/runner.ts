@@ -64,7 +64,10 @@ export class OperatorKeyRefused extends Error { override name = 'OperatorKeyRefu
 
 function applies (check: Check, ctx: ScanContext): boolean {
   const { only, skip, profile } = ctx.options
-  const named = (list: string[]): boolean => list.some((n) => n === check.id || n.toUpperCase() === check.family || n === check.id.replace(/^MSV-/, ''))
+  const named = (list: string[]): boolean => list.some((raw) => {
+    const n = raw.toUpperCase()
+    return n === check.id || n === check.family || `MSV-${n}` === check.id
+  })
   if (only.length > 0 && !named(only)) return false
   if (named(skip)) return false
   return profile === 'full' || check.profile === 'safe'
@@ -175,7 +178,8 @@ export async function runScan (checks: readonly Check[], ctx: ScanContext, basel
   if (errored.length > 0) incomplete.push(`${errored.length} check(s) ended in error`)
 
   const scored = results.map((r) => ({ family: r.check.family, severity: r.check.severity, status: r.status }))
-  const blocking = results.some((r) => r.status === 'fail' && r.baseline !== 'accepted' && (r.check.severity === 'critical' || r.check.severity === 'high'))
+  // A failed cleanup is "incomplete" (exit 3), as the contract of the exit codes says, not a finding about the target.
+  const blocking = results.some((r) => r.status === 'fail' && r.baseline !== 'accepted' && r.check.family !== 'CLEAN' && (r.check.severity === 'critical' || r.check.severity === 'high'))
   return {
     runId: ctx.runId,
     target: ctx.options.url.toString(),

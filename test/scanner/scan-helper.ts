@@ -79,11 +79,16 @@ export interface ProxyHooks {
   response?: (req: ProxyExchange, res: ProxyAnswer, send: (req: ProxyExchange) => Promise<ProxyAnswer>) => ProxyAnswer | Promise<ProxyAnswer>
 }
 
-/** A misconfigured proxy in front of `target`, on a loopback port; closed when the test ends. */
-export async function startProxy (t: Test, target: string, hooks: ProxyHooks): Promise<string> {
-  const base = new URL(target)
+/**
+ * A misconfigured proxy in front of `target` (several targets: round robin, as a balancer), on a
+ * loopback port; closed when the test ends.
+ */
+export async function startProxy (t: Test, target: string | string[], hooks: ProxyHooks = {}): Promise<string> {
+  const targets = (Array.isArray(target) ? target : [target]).map((u) => new URL(u))
+  let turn = 0
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   const send = async (req: ProxyExchange): Promise<ProxyAnswer> => await new Promise((resolve, reject) => {
+    const base = targets[turn++ % targets.length] as URL
     const headers = { ...req.headers, host: base.host }
     delete headers['content-length']
     if (req.body.length > 0) headers['content-length'] = String(req.body.length)

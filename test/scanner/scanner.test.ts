@@ -10,7 +10,9 @@ import ajvDraft04 from 'ajv-draft-04'
 import ajvFormats from 'ajv-formats'
 import t, { type Test } from 'tap'
 import { allChecks } from '../../src/scanner/checks/index.js'
-import { failedIds, leftovers, scan, startProxy, startTarget, statusOf } from './scan-helper.js'
+import { makeKey } from '../api/api-helper.js'
+import { build } from '../helper.js'
+import { DEFAULT_LIMITS, failedIds, leftovers, scan, startProxy, startTarget, statusOf } from './scan-helper.js'
 
 const FAST = ['--rate', '1000']
 const securityEntry = fileURLToPath(new URL('../../dist/scripts/security.js', import.meta.url))
@@ -268,4 +270,56 @@ t.test('an owner-only route that lets another owner delete fails MSV-OWNER-001',
   t.match(run.out, /after B's attempts, A's list no longer shows the message/)
   t.equal(run.code, 1)
   t.same(run.report?.leftBehind, [])
+})
+
+t.test('behind a balancer, two instances that learn of a revocation within their epoch poll pass the revocation check', async (t) => {
+  // Three runs in a row here: failures allowed well above what they make, the subject is the balancer.
+  const first = await startTarget(t, { AUTH_FAILURE_MAX: 1000 })
+  const second = await build(t, { store: 'redis', flush: false, config: { ...DEFAULT_LIMITS, AUTH_FAILURE_MAX: 1000 } })
+  await second.listen({ port: 0, host: '127.0.0.1' })
+  const balancer = await startProxy(t, [first.url, `http://127.0.0.1:${(second.server.address() as AddressInfo).port}`])
+  for (let i = 0; i < 3; i++) {
+    const run = await scan(['--url', balancer, '--api-key', first.adminKey, ...FAST, '--only', 'AUTH-007'], { json: join(t.testdir(), `r${i}.json`) })
+    t.equal(statusOf(run.report, 'MSV-AUTH-007'), 'pass', run.out)
+  }
+})
+
+t.test('a WAF that blocks attack probes with its own page is not a failure of the API', async (t) => {
+  const target = await startTarget(t)
+  const attack = /script|DROP|%3C|passwd|\$gt|__proto__|constructor|7\*7/i
+  const proxy = await startProxy(t, target.url, {
+    response: (req, res) => {
+      const auth = req.headers.authorization ?? ''
+      const forged = /^Bearer ey/.test(auth) && /"alg":"(none|None|NONE)"/.test(Buffer.from(auth.slice(7).split('.')[0] ?? '', 'base64url').toString())
+      if (!forged && !attack.test(req.url) && !attack.test(req.body.toString('latin1'))) return res
+      return { status: 403, headers: { 'content-type': 'text/html' }, body: Buffer.from('<html><body>Request blocked by the WAF</body></html>') }
+    }
+  })
+  const run = await scan(['--url', proxy, '--api-key', target.adminKey, ...FAST, '--only', 'INPUT,AUTH-003,HDR,ERR'], { json: join(t.testdir(), 'r.json') })
+  t.same(failedIds(run.report), [], run.out)
+  t.match(run.out, /refused in front of the API \(403/)
+})
+
+t.test('a cleanup that fails makes the run incomplete (exit 3) and is listed', async (t) => {
+  const target = await startTarget(t)
+  const proxy = await startProxy(t, target.url, {
+    response: (req, res) => req.method === 'DELETE' && req.url.startsWith('/api/v1/keys/')
+      ? { status: 500, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"statusCode":500,"error":"Internal Server Error","message":"x"}') }
+      : res
+  })
+  const run = await scan(['--url', proxy, '--api-key', target.adminKey, ...FAST, '--only', 'scope-002,clean'], { json: join(t.testdir(), 'r.json') })
+  t.equal(statusOf(run.report, 'MSV-SCOPE-002'), 'pass', '--only takes ids in any case')
+  t.equal(statusOf(run.report, 'MSV-CLEAN-001'), 'fail')
+  t.equal(run.code, 3)
+  t.match(run.out, /left behind: key [a-z0-9]{12} \(answered 500\)/)
+  t.match(run.out, /left behind: 1\s*$/)
+})
+
+t.test('a key that may write but not delete does not sample ids (their cleanup would spend the anonymous read limit)', async (t) => {
+  const target = await startTarget(t)
+  const { key } = await makeKey(target.app, ['messages:read', 'messages:write'])
+  const run = await scan(['--url', target.url, '--api-key', key, ...FAST, '--only', 'RAND,CLEAN'], { json: join(t.testdir(), 'r.json') })
+  t.equal(statusOf(run.report, 'MSV-RAND-001'), 'skip')
+  t.equal(run.code, 0)
+  t.same(await leftovers(target), { liveScanKeys: [], messages: 0 })
 })

@@ -4,11 +4,11 @@ import { STATUS_CODES } from 'node:http'
 import { type Check, type Finding, fail, pass } from '../check.js'
 import type { ScanResponse } from '../client.js'
 import type { ScanContext } from '../context.js'
-import { bodyEvidence, routeOf } from './util.js'
+import { bodyEvidence, judged, routeOf } from './util.js'
 
 /** OAuth endpoints answer RFC 6749 §5.2 bodies ({"error","error_description"}), not the API's shape. */
 const isOAuth = (res: ScanResponse): boolean => res.request.path.startsWith('/oauth/')
-const errors = (ctx: ScanContext): ScanResponse[] => ctx.observed.filter((r) => r.status >= 400 && r.request.method !== 'HEAD')
+const errors = (ctx: ScanContext): ScanResponse[] => ctx.observed.filter((r) => r.status >= 400 && r.request.method !== 'HEAD' && judged(r))
 
 /** Why a body is not exactly {"statusCode","error","message"[,"code"]}, or null. */
 export function shapeProblem (res: ScanResponse): string | null {

@@ -4,7 +4,7 @@
 import { type Check, type Finding, fail, pass } from '../check.js'
 import type { ScanResponse } from '../client.js'
 import { randomMessageId, type ScanContext } from '../context.js'
-import { headerEvidence, jsonBody, routeOf } from './util.js'
+import { headerEvidence, judged, jsonBody, routeOf } from './util.js'
 
 const SOURCE = 'plugins/security-headers.ts'
 const EXPECTED_KINDS = ['200 JSON', '201', '204', '400', '401', '403', '404', '405', '413', '415', '429', 'text/plain read', 'HTML page', '/docs', '/metrics']
@@ -26,7 +26,7 @@ export function kindsOf (res: ScanResponse): string[] {
 }
 
 /** Every response of the run, except raw TLS probes (there are none in observed) and HEAD bodies. */
-const responses = (ctx: ScanContext): ScanResponse[] => ctx.observed
+const responses = (ctx: ScanContext): ScanResponse[] => ctx.observed.filter(judged)
 
 const everything = (): boolean => true
 /** The headers these checks judge: the evidence shows these, not the whole answer. */

@@ -46,14 +46,16 @@ async function writer (ctx: ScanContext): Promise<RunKey | null> {
   } catch (err) {
     if (!(err instanceof Skip)) throw err
   }
-  return ctx.operator.scopes.includes('messages:write') ? ctx.operator : null
+  // The samples are deleted by their owner through the API (the per-key limit); without
+  // messages:delete they would be deleted anonymously, 200 deletes against the read limit.
+  return ctx.operator.scopes.includes('messages:write') && ctx.operator.scopes.includes('messages:delete') ? ctx.operator : null
 }
 
 async function collect (ctx: ScanContext): Promise<SampleSet> {
   if (ctx.options.samples < MIN_SAMPLES) throw new Skip(`--samples ${ctx.options.samples} is below ${MIN_SAMPLES}, the fewest these tests judge`)
   const key = await writer(ctx)
   const target = Math.min(ctx.options.samples, key === null ? ANONYMOUS_MAX : MAX_SAMPLES)
-  if (target < MIN_SAMPLES) throw new Skip('needs --api-key with messages:write (anonymous creates are limited to 30/min)')
+  if (target < MIN_SAMPLES) throw new Skip('needs --api-key with messages:write and messages:delete, or keys:admin (anonymous creates are limited to 30/min)')
   const body = JSON.stringify(CREATE_BODY)
   const request: ScanRequest = {
     method: 'POST',

@@ -26,21 +26,28 @@ async function spend (ctx: ScanContext, label: string, route: string, make: () =
   if (missing.length > 0) return [fail(`${label}: an allowed answer lacks ${missing.join(', ')}`, { route, evidence: headerEvidence(ctx, first), curl: ctx.curl(first.request) })]
   const limit = Number(first.headers['x-ratelimit-limit'])
   let remaining = Number(first.headers['x-ratelimit-remaining'])
-  if (!ctx.http.canAfford((remaining + 2) * cost + 1)) {
-    return [skip(`${label}: the limit (${limit}, ${remaining} remaining) is above this check's budget; not tested (${knob})`, route)]
+  const needed = (remaining + 2) * cost + 3
+  if (!ctx.http.canAfford(needed)) {
+    const why = ctx.http.used + needed <= ctx.http.budget
+      ? `not tested: --max-requests leaves too few requests for it (${needed} needed)`
+      : `the limit (${limit}, ${remaining} remaining) is above this check's budget; not tested (${knob})`
+    return [skip(`${label}: ${why}`, route)]
   }
   // The spend must fit in the current window: if the window would reset before the scanner
   // (at --rate) could spend it, wait for the next window (a reset mid-way is not a failure).
   const needSeconds = ((remaining + 1) * cost) / ctx.options.rate + 2
-  const reset = Number(first.headers['x-ratelimit-reset'])
+  let reset = Number(first.headers['x-ratelimit-reset'])
   if (reset < needSeconds) {
     if (reset > 65) return [skip(`${label}: the window resets in ${reset} s, later than this check waits`, route)]
     await ctx.sleep((reset + 1) * 1000)
     first = await ctx.request({ ...make(), expectLimit: true })
     await after(first)
     remaining = Number(first.headers['x-ratelimit-remaining'])
+    reset = Number(first.headers['x-ratelimit-reset'])
     if (first.status === 429 || Number.isNaN(remaining)) return [skip(`${label}: limited again right after the window reset`, route)]
+    if (reset < ((remaining + 1) * cost) / ctx.options.rate + 2) return [skip(`${label}: the window (${reset} s left) is shorter than spending ${remaining + 1} requests takes at --rate ${ctx.options.rate}; not judged`, route)]
   }
+  const windowEnds = Date.now() + reset * 1000
   let last: ScanResponse = first
   let before = remaining
   for (let i = 0; i <= remaining && last.status !== 429; i++) {
@@ -51,6 +58,7 @@ async function spend (ctx: ScanContext, label: string, route: string, make: () =
     if (last.status !== 429 && now > before) return [skip(`${label}: the window reset during the check (remaining ${before} → ${now}); not judged`, route)]
     if (!Number.isNaN(now)) before = now
   }
+  if (last.status !== 429 && Date.now() >= windowEnds) return [skip(`${label}: the window reset before the spend ended; not judged`, route)]
   if (last.status !== 429) {
     return [fail(`${label}: ${remaining + 1} requests past the advertised remaining ${remaining} and still no 429 (${last.status})`, { route, evidence: headerEvidence(ctx, last), curl: ctx.curl(last.request) })]
   }
@@ -87,6 +95,15 @@ export const rateChecks: Check[] = [
       const forged = `203.0.113.${1 + Math.floor(Math.random() * 254)}`
       const spoofed = await ctx.request({ ...make({ 'x-forwarded-for': forged, 'x-real-ip': forged, forwarded: `for=${forged}` }), expectLimit: true })
       await cleanup(spoofed)
+      // The control: the same request without the forged headers, right after. Only when it is
+      // still limited does the forged one's success mean the headers were believed (not a
+      // window that rolled over, or another instance's counter that had not caught up).
+      const control = await ctx.request({ ...make(), expectLimit: true })
+      await cleanup(control)
+      if (spoofed.status !== 429 && control.status !== 429) {
+        findings.push(skip(`the limit lifted between the 429 and the forged request (${spoofed.status}, then ${control.status}): not judged`, 'POST /'))
+        return findings
+      }
       findings.push(spoofed.status === 429
         ? pass(`a forged X-Forwarded-For (${forged}) is still limited`, 'POST /')
         : fail(`a forged X-Forwarded-For (${forged}) escaped the limit (${spoofed.status}): TRUST_PROXY trusts addresses it should not (set it to your proxy's address; a false alarm only if this scanner runs on an address TRUST_PROXY lists)`, { route: 'POST /', evidence: headerEvidence(ctx, spoofed), curl: ctx.curl(spoofed.request) }))

@@ -60,3 +60,12 @@ export function groupBy<T> (items: readonly T[], key: (item: T) => string): Map<
 export const isChallenge = (res: ScanResponse): boolean => res.status === 401 && (res.headers['www-authenticate'] ?? '') !== ''
 
 export const jsonBody = (body: unknown): { headers: Record<string, string>, body: string } => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+/** Missive puts X-Request-Id on every answer; a page without it came from something in front (a WAF, a proxy). */
+export const fromMissive = (res: ScanResponse): boolean => res.headers['x-request-id'] !== undefined
+
+/**
+ * What the passive checks judge: every answer, except a hostile probe answered by something in
+ * front of Missive (a WAF's block page is the WAF's business, not a breach of the contract).
+ */
+export const judged = (res: ScanResponse): boolean => res.request.hostile !== true || fromMissive(res)
