@@ -188,6 +188,21 @@ export const TLS_CIPHERS = [
   'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305'
 ].join(':')
 
+/**
+ * TRUST_PROXY as Fastify takes it, except a hop count: Fastify 5 now ignores a number (it
+ * "fails closed", trusting no hop), which would make every client behind the proxy one client
+ * for the rate limits and the lockout. A count means what it means in proxy-addr and Express:
+ * trust the N nearest hops. It is safe only when the API is reachable through those proxies
+ * alone, as the README's deployment says (published on 127.0.0.1 behind the proxy).
+ */
+export function trustProxyOption (trustProxy: Config['trustProxy']): boolean | string | ((address: string, hop: number) => boolean) {
+  if (typeof trustProxy === 'number') {
+    const hops = trustProxy
+    return (_address, hop) => hop < hops
+  }
+  return trustProxy as boolean | string
+}
+
 export async function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): Promise<FastifyServerOptions & { https?: object, http?: ServerOptions }> {
   const destination = await openLogDestination(config, overrides.logStream)
   const logger = pino(loggerOptions(config), destination)
@@ -195,8 +210,7 @@ export async function serverOptions (config: Config, overrides: ServerOptionsOve
     loggerInstance: logger,
     logController: new AccessLog(logger, destination),
     genReqId: () => randomUUID(),
-    // Fastify takes a hop count too, though its types leave numbers out.
-    trustProxy: config.trustProxy as boolean | string,
+    trustProxy: trustProxyOption(config.trustProxy),
     // Small by default; the message routes raise it for themselves.
     bodyLimit: 16 * 1024,
     // Slow clients cannot hold a connection forever; keep-alive outlives a typical LB idle timeout.

@@ -165,3 +165,14 @@ t.test('TRUST_PROXY: the client IP comes from X-Forwarded-For only when trusted'
   t.equal(await viaProxy(direct, '192.0.2.1'), 201)
   t.equal(await viaProxy(direct, '192.0.2.2'), 429, 'a spoofed header does not buy a new budget')
 })
+
+t.test('TRUST_PROXY as a hop count trusts that many proxies (Fastify 5 alone ignores a number)', async (t) => {
+  const app = await build(t, { store: 'memory', config: { RATE_LIMIT_CREATE_MAX: 1, TRUST_PROXY: '1' } })
+  const via = async (forwardedFor: string) => (await app.inject({ method: 'POST', url: '/', payload: { content: 'x' }, headers: { 'x-forwarded-for': forwardedFor } })).statusCode
+  t.equal(await via('192.0.2.1'), 201)
+  t.equal(await via('192.0.2.2'), 201, 'another client behind the one proxy has its own budget')
+  t.equal(await via('192.0.2.1'), 429)
+  // One hop trusted: the address the proxy saw (the last in the list) is the client; what the
+  // client itself wrote to the left of it is not believed.
+  t.equal(await via('203.0.113.9, 192.0.2.1'), 429, 'a forged address before the real one buys nothing')
+})
