@@ -174,9 +174,6 @@ export function rejectMalformedRequest (err: NodeJS.ErrnoException, socket: Sock
 }
 
 /**
- * The one set of Fastify options, shared by the server, every test and the benchmarks.
- */
-/**
  * Mozilla's "intermediate" list: TLS 1.3 suites, then forward-secret AEAD suites for TLS 1.2.
  * Node's default list still takes RSA key exchange (TLS_RSA_*) in TLS 1.2, which gives no
  * forward secrecy: the scanner's MSV-TLS-004 found it.
@@ -203,6 +200,9 @@ export function trustProxyOption (trustProxy: Config['trustProxy']): boolean | s
   return trustProxy as boolean | string
 }
 
+/**
+ * The one set of Fastify options, shared by the server, every test and the benchmarks.
+ */
 export async function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): Promise<FastifyServerOptions & { https?: object, http?: ServerOptions }> {
   const destination = await openLogDestination(config, overrides.logStream)
   const logger = pino(loggerOptions(config), destination)
