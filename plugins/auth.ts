@@ -60,7 +60,6 @@ declare module 'fastify' {
   }
 }
 
-export const ISSUER = 'missive'
 export const AUDIENCE = 'missive-api'
 /** the only algorithm a token may use: anything else, `none` included, is refused */
 export const TOKEN_ALGORITHMS = ['HS256'] as const
@@ -123,10 +122,11 @@ export default fp(async function auth (app) {
 
   await app.register(jwt, {
     secret: config.jwtSecret,
-    sign: { algorithm: 'HS256', iss: ISSUER, aud: AUDIENCE },
+    // The issuer is the deployment's public URL (API.md sections 2 and 5).
+    sign: { algorithm: 'HS256', iss: config.publicUrl, aud: AUDIENCE },
     verify: {
       algorithms: [...TOKEN_ALGORITHMS],
-      allowedIss: ISSUER,
+      allowedIss: config.publicUrl,
       allowedAud: AUDIENCE,
       requiredClaims: ['iss', 'aud', 'sub', 'scope', 'jti', 'iat', 'exp']
     }

@@ -11,6 +11,8 @@ export interface Config extends Env {
   readonly version: string
   readonly corsOrigins: readonly string[]
   readonly trustProxy: TrustProxy
+  /** the externally visible base URL, no trailing slash: the token issuer (iss) */
+  readonly publicUrl: string
   readonly jwtSecret: string
   /** true when JWT_SECRET was not given and a random one was made for this process */
   readonly jwtSecretGenerated: boolean
@@ -67,14 +69,16 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, overrides: Con
     throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (at least 32 characters)')
   }
 
+  const tls = readTls(parsed.TLS_CERT_FILE, parsed.TLS_KEY_FILE)
   return Object.freeze({
     ...parsed,
     version,
+    publicUrl: parsePublicUrl(parsed.PUBLIC_URL, parsed.HOST, parsed.PORT, tls !== null, production),
     corsOrigins: Object.freeze(parseCorsOrigins(parsed.CORS_ORIGINS)),
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     jwtSecret: parsed.JWT_SECRET ?? randomBytes(32).toString('base64url'),
     jwtSecretGenerated: parsed.JWT_SECRET === undefined,
-    tls: readTls(parsed.TLS_CERT_FILE, parsed.TLS_KEY_FILE),
+    tls,
     encryptionKey: parseEncryptionKey(parsed.ENCRYPTION_KEY),
     redisClusterNodes: Object.freeze(parseClusterNodes(parsed.REDIS_CLUSTER_NODES))
   })
@@ -105,6 +109,26 @@ function parseCorsOrigins (raw: string): string[] {
     }
   }
   return origins
+}
+
+/**
+ * PUBLIC_URL: an absolute http(s) URL without credentials, query or fragment (it is the token
+ * issuer and the base of every URL the metadata publishes), kept without a trailing slash.
+ * Required in production: a default made of HOST and PORT names the listening socket, which is
+ * rarely what clients reach. The default follows the scheme the server itself speaks.
+ */
+function parsePublicUrl (raw: string | undefined, host: string, port: number, tls: boolean, production: boolean): string {
+  if (raw === undefined) {
+    if (production) throw new ConfigError('PUBLIC_URL', 'is required when NODE_ENV=production (the URL clients use, e.g. https://missive.example.com)')
+    return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`
+  }
+  let url: URL
+  try { url = new URL(raw) } catch { throw new ConfigError('PUBLIC_URL', 'must be an absolute http(s) URL') }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('PUBLIC_URL', 'must be an absolute http(s) URL')
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new ConfigError('PUBLIC_URL', 'must not carry a user name, password, query or fragment')
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
 }
 
 function parseTrustProxy (raw: string): TrustProxy {

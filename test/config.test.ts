@@ -55,6 +55,11 @@ t.test('each bad value: one line that names the variable, never its value', asyn
     [{ PORT: '-1' }, 'PORT'],
     [{ JWT_SECRET: secret }, 'JWT_SECRET'],
     [{ NODE_ENV: 'production' }, 'JWT_SECRET'],
+    [{ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'missive.example.com' }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'ftp://missive.example.com' }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'https://user:pw@missive.example.com' }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'https://missive.example.com/?a=1' }, 'PUBLIC_URL'],
     [{ JWT_TTL_SECONDS: 'soon' }, 'JWT_TTL_SECONDS'],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
     [{ REDIS_CLUSTER_NODES: 'a,b' }, 'REDIS_CLUSTER_NODES'],
@@ -95,4 +100,12 @@ t.test('each bad value: one line that names the variable, never its value', asyn
 t.test('ENCRYPTION_KEY: 32 bytes of base64', async (t) => {
   const key = Buffer.alloc(32, 7)
   t.same(loadConfig({ ENCRYPTION_KEY: key.toString('base64') }).encryptionKey, key)
+})
+
+t.test('PUBLIC_URL: validated, without a trailing slash; by default the listening address', async (t) => {
+  t.equal(loadConfig({}).publicUrl, 'http://127.0.0.1:3000')
+  t.equal(loadConfig({ HOST: '::1', PORT: '8080' }).publicUrl, 'http://[::1]:8080')
+  t.equal(loadConfig({ PUBLIC_URL: 'https://missive.example.com/' }).publicUrl, 'https://missive.example.com')
+  t.equal(loadConfig({ PUBLIC_URL: 'https://example.com/missive/' }).publicUrl, 'https://example.com/missive')
+  t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), PUBLIC_URL: 'https://missive.example.com' }).publicUrl, 'https://missive.example.com')
 })

@@ -21,7 +21,7 @@ t.test('POST /api/v1/auth/token exchanges a key for a token with the claims of A
   const header = JSON.parse(Buffer.from(body.access_token.split('.')[0], 'base64url').toString())
   t.equal(header.alg, 'HS256')
   const claims = decode(body.access_token)
-  t.match(claims, { iss: 'missive', aud: 'missive-api', sub: id, scope: 'messages:read messages:write', jti: String })
+  t.match(claims, { iss: app.config.publicUrl, aud: 'missive-api', sub: id, scope: 'messages:read messages:write', jti: String })
   t.equal((claims.exp as number) - (claims.iat as number), 120)
 
   const list = await app.inject({ url: '/api/v1/messages', headers: withToken(body.access_token) })

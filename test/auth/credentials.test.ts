@@ -18,7 +18,7 @@ t.test('every forged or broken credential is the same 401', async (t) => {
   const app = await build(t, { store: 'redis', config })
   const { id, key } = await makeKey(app, ['messages:read'])
   const now = Math.floor(Date.now() / 1000)
-  const good = { iss: 'missive', aud: 'missive-api', sub: id, scope: 'messages:read', jti: 'j1', iat: now, exp: now + 600 }
+  const good = { iss: app.config.publicUrl, aud: 'missive-api', sub: id, scope: 'messages:read', jti: 'j1', iat: now, exp: now + 600 }
   const hs256 = { alg: 'HS256', typ: 'JWT' }
   const real = await tokenFor(app, key)
   const [head, body, signature] = real.split('.') as [string, string, string]
@@ -109,7 +109,7 @@ t.test('a token accepted once (and so remembered by the verifier cache) is refus
   const app = await build(t, { store: 'redis', config })
   const { id } = await makeKey(app, ['messages:read'])
   const now = Math.floor(Date.now() / 1000)
-  const token = forge({ alg: 'HS256', typ: 'JWT' }, { iss: 'missive', aud: 'missive-api', sub: id, scope: 'messages:read', jti: 'short-lived', iat: now, exp: now + 2 })
+  const token = forge({ alg: 'HS256', typ: 'JWT' }, { iss: app.config.publicUrl, aud: 'missive-api', sub: id, scope: 'messages:read', jti: 'short-lived', iat: now, exp: now + 2 })
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 200)
   await sleep((now + 2) * 1000 - Date.now() + 300)
   const res = await app.inject({ url: '/api/v1/messages', headers: withToken(token) })
