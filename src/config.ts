@@ -69,16 +69,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, overrides: Con
     throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (at least 32 characters)')
   }
 
-  const tls = readTls(parsed.TLS_CERT_FILE, parsed.TLS_KEY_FILE)
   return Object.freeze({
     ...parsed,
     version,
-    publicUrl: parsePublicUrl(parsed.PUBLIC_URL, parsed.HOST, parsed.PORT, tls !== null, production),
+    publicUrl: parsePublicUrl(parsed.PUBLIC_URL, parsed.HOST, parsed.PORT, production),
     corsOrigins: Object.freeze(parseCorsOrigins(parsed.CORS_ORIGINS)),
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     jwtSecret: parsed.JWT_SECRET ?? randomBytes(32).toString('base64url'),
     jwtSecretGenerated: parsed.JWT_SECRET === undefined,
-    tls,
+    tls: readTls(parsed.TLS_CERT_FILE, parsed.TLS_KEY_FILE),
     encryptionKey: parseEncryptionKey(parsed.ENCRYPTION_KEY),
     redisClusterNodes: Object.freeze(parseClusterNodes(parsed.REDIS_CLUSTER_NODES))
   })
@@ -115,12 +114,13 @@ function parseCorsOrigins (raw: string): string[] {
  * PUBLIC_URL: an absolute http(s) URL without credentials, query or fragment (it is the token
  * issuer and the base of every URL the metadata publishes), kept without a trailing slash.
  * Required in production: a default made of HOST and PORT names the listening socket, which is
- * rarely what clients reach. The default follows the scheme the server itself speaks.
+ * rarely what clients reach. The default is the contract's `http://HOST:PORT` (an IPv6 HOST in
+ * brackets, so it stays a URL), also when the server speaks https itself: set PUBLIC_URL then.
  */
-function parsePublicUrl (raw: string | undefined, host: string, port: number, tls: boolean, production: boolean): string {
+function parsePublicUrl (raw: string | undefined, host: string, port: number, production: boolean): string {
   if (raw === undefined) {
     if (production) throw new ConfigError('PUBLIC_URL', 'is required when NODE_ENV=production (the URL clients use, e.g. https://missive.example.com)')
-    return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   }
   let url: URL
   try { url = new URL(raw) } catch { throw new ConfigError('PUBLIC_URL', 'must be an absolute http(s) URL') }

@@ -104,3 +104,15 @@ t.test('/api/v1/auth answers 405 for other methods', async (t) => {
   t.equal(res.statusCode, 405)
   t.match(res.headers.allow, /POST/)
 })
+
+t.test('the issuer is PUBLIC_URL: an instance with another PUBLIC_URL refuses the token', async (t) => {
+  const app = await build(t, { store: 'redis', config: { ...config, PUBLIC_URL: 'https://missive.example.com/' } })
+  const { key } = await makeKey(app, ['messages:read'])
+  const token = await tokenFor(app, key)
+  t.equal(decode(token).iss, 'https://missive.example.com', 'the trailing slash is dropped')
+  t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 200)
+  const other = await build(t, { store: 'redis', flush: false, config: { ...config, PUBLIC_URL: 'https://elsewhere.example.com' } })
+  const res = await other.inject({ url: '/api/v1/messages', headers: withToken(token) })
+  t.equal(res.statusCode, 401, 'same secret and store, another issuer')
+  t.ok(res.headers['www-authenticate'])
+})
