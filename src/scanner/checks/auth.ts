@@ -10,7 +10,7 @@ import { type Check, type Finding, fail, pass, Skip, skip } from '../check.js'
 import type { ScanRequest, ScanResponse } from '../client.js'
 import type { ScanContext } from '../context.js'
 import { concretePath, type DiscoveredRoute } from '../discover.js'
-import { bodyEvidence, fromMissive, headerEvidence, isChallenge, representativeRoute, routeOf } from './util.js'
+import { about, fromMissive, headerEvidence, isChallenge, representativeRoute, routeOf } from './util.js'
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
@@ -52,7 +52,7 @@ function judge (ctx: ScanContext, label: string, res: ScanResponse): Finding {
   if (res.request.hostile === true && !fromMissive(res) && res.status >= 400 && res.status < 500 && res.status !== 429) return pass(`${label}: refused in front of the API (${res.status}, not Missive's answer)`, route)
   const why = res.status === 401 ? '401 without WWW-Authenticate' : res.status === 429 ? '429: rate limited, not judged' : `answered ${res.status}, not 401`
   if (res.status === 429) return skip(`${label}: ${why}`, route)
-  return fail(`${label}: ${why}`, { route, evidence: bodyEvidence(ctx, res), curl: ctx.curl(res.request) })
+  return fail(`${label}: ${why}`, about(ctx, res, route))
 }
 
 interface Variant { label: string, headers: (ctx: ScanContext) => Promise<Record<string, string>> }
@@ -88,16 +88,20 @@ async function realToken (ctx: ScanContext): Promise<string | null> {
   return await ctx.operatorToken()
 }
 
-const syntheticClaims = (): Record<string, unknown> => {
+/**
+ * Claims a forger would write without a real token: the issuer is the target's base URL (the
+ * contract's PUBLIC_URL), so a verifier that checks iss but not the signature is still caught.
+ */
+const syntheticClaims = (ctx: ScanContext): Record<string, unknown> => {
   const now = Math.floor(Date.now() / 1000)
-  return { iss: 'missive', aud: 'missive-api', sub: 'aaaaaaaaaaaa', client_id: 'aaaaaaaaaaaa', scope: 'messages:read messages:write messages:delete keys:admin metrics:read security:admin', jti: 'missive-security', iat: now, exp: now + 600 }
+  return { iss: `${ctx.options.url.origin}${ctx.options.url.pathname.replace(/\/+$/, '')}`, aud: 'missive-api', sub: 'aaaaaaaaaaaa', client_id: 'aaaaaaaaaaaa', scope: 'messages:read messages:write messages:delete keys:admin metrics:read security:admin', jti: 'missive-security', iat: now, exp: now + 600 }
 }
 
 async function claimsToForge (ctx: ScanContext): Promise<Record<string, unknown>> {
   const token = await realToken(ctx)
-  if (token === null) return syntheticClaims()
+  if (token === null) return syntheticClaims(ctx)
   const claims = decodeJwt(token).claims
-  return { ...claims, scope: syntheticClaims().scope }
+  return { ...claims, scope: syntheticClaims(ctx).scope }
 }
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
@@ -177,7 +181,7 @@ export const authChecks: Check[] = [
       // Black-box, without the signing key, a wrong iss/aud or a past exp can only be a changed
       // claim under the old signature; a truly expired token would take JWT_TTL_SECONDS to wait for.
       return await counted(ctx, [
-        variant('scope widened', (c) => ({ ...c, scope: syntheticClaims().scope })),
+        variant('scope widened', (c) => ({ ...c, scope: syntheticClaims(ctx).scope })),
         variant('wrong iss', (c) => ({ ...c, iss: 'https://attacker.example' })),
         variant('wrong aud', (c) => ({ ...c, aud: 'another-api' })),
         variant('exp in the past', (c) => ({ ...c, exp: now - 3600 })),
@@ -227,7 +231,7 @@ export const authChecks: Check[] = [
         }
         if (last === null) return skip(`${label}: not tried, the --auth-failures budget is spent`)
         if (confirmations === 0) {
-          return fail(`${label} still worked ${Math.round((Date.now() - started) / 1000)} s after the revocation (${last.status})`, { route: 'GET /api/v1/messages', evidence: bodyEvidence(ctx, last), curl: ctx.curl(last.request) })
+          return fail(`${label} still worked ${Math.round((Date.now() - started) / 1000)} s after the revocation (${last.status})`, about(ctx, last, 'GET /api/v1/messages'))
         }
         return pass(`${label} was refused ${Math.max(0, (refusedAt ?? started) - started)} ms after the revocation (${confirmations} refusal(s) in a row${confirmations < 3 ? '; more need a larger --auth-failures' : ''})`, 'GET /api/v1/messages')
       }
@@ -357,7 +361,7 @@ export const authChecks: Check[] = [
       if (locked === null) return [skip('no lockout after 50 failed authentications (AUTH_FAILURE_MAX above the check budget)')]
       const valid = await ctx.request({ method: 'GET', path: '/api/v1/messages', headers: { 'x-api-key': operator.key }, expectLimit: true })
       if (valid.status === 429 && valid.headers['retry-after'] !== undefined) return [pass(`locked out after the failures; the valid key gets 429, Retry-After ${valid.headers['retry-after']} s`, 'GET /api/v1/messages')]
-      return [fail(`after the lockout a valid key got ${valid.status}${valid.headers['retry-after'] === undefined ? ' without Retry-After' : ''}`, { route: 'GET /api/v1/messages', evidence: headerEvidence(ctx, valid), curl: ctx.curl(valid.request) })]
+      return [fail(`after the lockout a valid key got ${valid.status}${valid.headers['retry-after'] === undefined ? ' without Retry-After' : ''}`, about(ctx, valid, 'GET /api/v1/messages', []))]
     }
   }
 ]

@@ -4,7 +4,7 @@ import { STATUS_CODES } from 'node:http'
 import { type Check, type Finding, fail, pass } from '../check.js'
 import type { ScanResponse } from '../client.js'
 import type { ScanContext } from '../context.js'
-import { bodyEvidence, judged, routeOf } from './util.js'
+import { about, judged, routeOf } from './util.js'
 
 /** OAuth endpoints answer RFC 6749 §5.2 bodies ({"error","error_description"}), not the API's shape. */
 const isOAuth = (res: ScanResponse): boolean => res.request.path.startsWith('/oauth/')
@@ -56,7 +56,7 @@ function perRoute (ctx: ScanContext, list: ScanResponse[], why: (res: ScanRespon
     const problem = why(res)
     if (problem === null) continue
     const key = `${routeOf(ctx, res)} ${res.status}`
-    if (!failures.has(key)) failures.set(key, fail(`${res.status}: ${problem}`, { route: routeOf(ctx, res), evidence: bodyEvidence(ctx, res), curl: ctx.curl(res.request) }))
+    if (!failures.has(key)) failures.set(key, fail(`${res.status}: ${problem}`, about(ctx, res, routeOf(ctx, res))))
   }
   if (failures.size > 0) return [...failures.values()]
   if (list.length === 0) return [{ status: 'skip', seen: 'no error response was seen' }]

@@ -7,7 +7,7 @@ import { type Check, type Finding, fail, pass, skip } from '../check.js'
 import type { ScanRequest, ScanResponse } from '../client.js'
 import { randomMessageId, type RunKey, type ScanContext } from '../context.js'
 import { writer } from './burn.js'
-import { bodyEvidence, fromMissive } from './util.js'
+import { about, bodyEvidence, fromMissive } from './util.js'
 
 interface Target { path: string, headers: Record<string, string>, via: RunKey | null, route: string }
 
@@ -30,7 +30,7 @@ function expectStatus (ctx: ScanContext, label: string, res: ScanResponse, ok: (
   // Refused before it reached Missive (a WAF's own page, no X-Request-Id): refused all the same.
   if (res.request.hostile === true && !fromMissive(res) && res.status >= 400 && res.status < 500 && res.status !== 429) return pass(`${label}: refused in front of the API (${res.status}, not Missive's answer)`, route)
   if (res.status === 429) return skip(`${label}: rate limited`, route)
-  return fail(`${label}: ${res.status}, expected ${want}`, { route, evidence: bodyEvidence(ctx, res), curl: ctx.curl(res.request) })
+  return fail(`${label}: ${res.status}, expected ${want}`, about(ctx, res, route))
 }
 
 export const PAYLOADS: Array<[string, string]> = [

@@ -5,7 +5,7 @@ import { type Check, type Finding, fail, pass } from '../check.js'
 import type { ScanResponse } from '../client.js'
 import { CONTRACT_ROUTES } from '../contract.js'
 import { concretePath } from '../discover.js'
-import { bodyEvidence } from './util.js'
+import { about, bodyEvidence } from './util.js'
 
 const OWNER_SCOPES = ['messages:read', 'messages:write', 'messages:delete']
 
@@ -34,7 +34,7 @@ export const ownerChecks: Check[] = [{
         const route = `${res.request.method} ${res.request.path.split('?')[0]?.replace(message.id, '{id}') ?? ''}`
         findings.push(res.status === 404
           ? pass(`${label}: 404`, route)
-          : fail(`${label}: ${res.status}, not 404`, { route, evidence: bodyEvidence(ctx, res), curl: ctx.curl(res.request) }))
+          : fail(`${label}: ${res.status}, not 404`, about(ctx, res, route)))
       }
       expect404(`${x} deletes ${o}'s message`, await ctx.request({ method: 'DELETE', path: `/api/v1/messages/${message.id}`, headers: { 'x-api-key': other.key } }))
       // Every owner-only route with an {id} that the target serves (receipts, and routes added later).
@@ -46,7 +46,7 @@ export const ownerChecks: Check[] = [{
       const listOther = await ctx.request({ method: 'GET', path: '/api/v1/messages?limit=100', headers: { 'x-api-key': other.key } })
       findings.push(listOther.status === 200 && !listOther.text.includes(message.id)
         ? pass(`${x}'s list does not show ${o}'s message`, 'GET /api/v1/messages')
-        : fail(listOther.status === 200 ? `${x}'s list shows ${o}'s message` : `${x}'s list answered ${listOther.status}`, { route: 'GET /api/v1/messages', evidence: bodyEvidence(ctx, listOther), curl: ctx.curl(listOther.request) }))
+        : fail(listOther.status === 200 ? `${x}'s list shows ${o}'s message` : `${x}'s list answered ${listOther.status}`, about(ctx, listOther, 'GET /api/v1/messages')))
       const listOwner = await ctx.request({ method: 'GET', path: '/api/v1/messages?limit=100', headers: { 'x-api-key': owner.key } })
       findings.push(listOwner.status === 200 && listOwner.text.includes(message.id)
         ? pass(`${o}'s message is intact and listed for ${o}`, 'GET /api/v1/messages')

@@ -6,7 +6,7 @@
 import { type Check, type Finding, fail, pass, skip } from '../check.js'
 import type { ScanRequest, ScanResponse } from '../client.js'
 import type { ScanContext } from '../context.js'
-import { headerEvidence } from './util.js'
+import { about, headerEvidence } from './util.js'
 
 const RATE_HEADERS = ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
 
@@ -23,7 +23,7 @@ async function spend (ctx: ScanContext, label: string, route: string, make: () =
   await after(first)
   if (first.status === 429) return [skip(`${label}: already limited when the check began (run it alone: --only RATE)`, route)]
   const missing = missingHeaders(first)
-  if (missing.length > 0) return [fail(`${label}: an allowed answer lacks ${missing.join(', ')}`, { route, evidence: headerEvidence(ctx, first), curl: ctx.curl(first.request) })]
+  if (missing.length > 0) return [fail(`${label}: an allowed answer lacks ${missing.join(', ')}`, about(ctx, first, route, []))]
   const limit = Number(first.headers['x-ratelimit-limit'])
   let remaining = Number(first.headers['x-ratelimit-remaining'])
   const needed = (remaining + 2) * cost + 3
@@ -60,10 +60,10 @@ async function spend (ctx: ScanContext, label: string, route: string, make: () =
   }
   if (last.status !== 429 && Date.now() >= windowEnds) return [skip(`${label}: the window reset before the spend ended; not judged`, route)]
   if (last.status !== 429) {
-    return [fail(`${label}: ${remaining + 1} requests past the advertised remaining ${remaining} and still no 429 (${last.status})`, { route, evidence: headerEvidence(ctx, last), curl: ctx.curl(last.request) })]
+    return [fail(`${label}: ${remaining + 1} requests past the advertised remaining ${remaining} and still no 429 (${last.status})`, about(ctx, last, route, []))]
   }
   const problems = [...missingHeaders(last), ...(/^\d+$/.test(last.headers['retry-after'] ?? '') ? [] : ['retry-after'])]
-  if (problems.length > 0) return [fail(`${label}: the 429 lacks ${problems.join(', ')}`, { route, evidence: headerEvidence(ctx, last), curl: ctx.curl(last.request) })]
+  if (problems.length > 0) return [fail(`${label}: the 429 lacks ${problems.join(', ')}`, about(ctx, last, route, []))]
   return [pass(`${label}: limit ${limit}, 429 after ${remaining + 1} more with Retry-After ${last.headers['retry-after']} s`, route)]
 }
 
@@ -106,7 +106,7 @@ export const rateChecks: Check[] = [
       }
       findings.push(spoofed.status === 429
         ? pass(`a forged X-Forwarded-For (${forged}) is still limited`, 'POST /')
-        : fail(`a forged X-Forwarded-For (${forged}) escaped the limit (${spoofed.status}): TRUST_PROXY trusts addresses it should not (set it to your proxy's address; a false alarm only if this scanner runs on an address TRUST_PROXY lists)`, { route: 'POST /', evidence: headerEvidence(ctx, spoofed), curl: ctx.curl(spoofed.request) }))
+        : fail(`a forged X-Forwarded-For (${forged}) escaped the limit (${spoofed.status}): TRUST_PROXY trusts addresses it should not (set it to your proxy's address; a false alarm only if this scanner runs on an address TRUST_PROXY lists)`, about(ctx, spoofed, 'POST /', [])))
       return findings
     }
   },

@@ -6,7 +6,7 @@ import { type Check, type Finding, fail, pass, Skip, skip } from '../check.js'
 import type { ScanContext, RunKey } from '../context.js'
 import { CONTRACT_ROUTES, CONTRACT_SCOPES } from '../contract.js'
 import { concretePath } from '../discover.js'
-import { bodyEvidence } from './util.js'
+import { about, bodyEvidence } from './util.js'
 
 async function scopeKeys (ctx: ScanContext): Promise<{ keys: Map<string, RunKey>, refused: string[] }> {
   const keys = new Map<string, RunKey>()
@@ -92,7 +92,7 @@ export const scopeChecks: Check[] = [
       const write = await ctx.request({ method: 'POST', path: '/api/v1/messages', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' })
       findings.push(write.status === 403
         ? pass('a token narrowed to messages:read is refused messages:write (403)', 'POST /api/v1/messages')
-        : fail(`a token narrowed to messages:read got ${write.status} on POST /api/v1/messages`, { route: 'POST /api/v1/messages', evidence: bodyEvidence(ctx, write), curl: ctx.curl(write.request) }))
+        : fail(`a token narrowed to messages:read got ${write.status} on POST /api/v1/messages`, about(ctx, write, 'POST /api/v1/messages')))
       const wider = await ctx.request({ method: 'POST', path: '/api/v1/auth/token', headers: { 'x-api-key': key.key, 'content-type': 'application/json' }, body: JSON.stringify({ scopes: ['keys:admin'] }) })
       if (wider.status === 200) {
         const leaked = (wider.json as { access_token?: string } | undefined)?.access_token
@@ -100,7 +100,7 @@ export const scopeChecks: Check[] = [
       }
       findings.push(wider.status === 403
         ? pass('asking for a scope the key lacks → 403', 'POST /api/v1/auth/token')
-        : fail(`asking for a scope the key lacks got ${wider.status}`, { route: 'POST /api/v1/auth/token', evidence: bodyEvidence(ctx, wider), curl: ctx.curl(wider.request) }))
+        : fail(`asking for a scope the key lacks got ${wider.status}`, about(ctx, wider, 'POST /api/v1/auth/token')))
       return findings
     }
   }

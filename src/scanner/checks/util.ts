@@ -69,3 +69,15 @@ export const fromMissive = (res: ScanResponse): boolean => res.headers['x-reques
  * front of Missive (a WAF's block page is the WAF's business, not a breach of the contract).
  */
 export const judged = (res: ScanResponse): boolean => res.request.hostile !== true || fromMissive(res)
+
+/**
+ * What a failure about one answer carries: the route, the answer as redacted evidence (its body,
+ * or the named headers) and the curl that reproduces it.
+ */
+export function about (ctx: ScanContext, res: ScanResponse, route?: string, headers?: string[]): { route?: string, evidence: string, curl: string } {
+  return {
+    ...(route === undefined ? {} : { route }),
+    evidence: headers === undefined ? bodyEvidence(ctx, res) : headerEvidence(ctx, res, headers.length === 0 ? undefined : headers),
+    curl: ctx.curl(res.request)
+  }
+}
