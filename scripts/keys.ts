@@ -9,6 +9,7 @@ import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ApiKeys, isScope, KEY_ID_PATTERN, type Scope } from '../src/api-keys.js'
+import { type Io, UsageError } from '../src/cli/io.js'
 import { loadConfig } from '../src/config.js'
 import { createRedisClient, waitUntilReady } from '../src/storage/redis/client.js'
 import { RedisKeyStore } from '../src/storage/redis/redis-key-store.js'
@@ -19,14 +20,6 @@ const USAGE = `usage:
   keys revoke ID
 scopes: messages:read, messages:write, messages:delete, keys:admin, metrics:read
 The store is the server's: REDIS_URL (or REDIS_CLUSTER_NODES) must be set.`
-
-export interface Io {
-  out: (line: string) => void
-  err: (line: string) => void
-}
-
-/** A mistake of the caller: printed as one line with the usage, exit code 2. */
-class UsageError extends Error {}
 
 function integer (name: string, raw: string | undefined, min: number, max: number): number | undefined {
   if (raw === undefined) return undefined

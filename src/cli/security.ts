@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { type Io, UsageError } from './io.js'
 import { allChecks } from '../scanner/checks/index.js'
 import { ScanClient, Throttled, Unreachable } from '../scanner/client.js'
 import { type ScanOptions, ScanContext } from '../scanner/context.js'
@@ -36,13 +37,6 @@ export const USAGE = `usage: missive-security --url BASE_URL [options]
   --ca FILE              extra CA certificate (PEM) to trust for an https target
 exit codes: 0 no high or critical failure, 1 a high or critical failure, 2 usage error or
 target unreachable, 3 incomplete (budget spent, cleanup failed, nothing testable)`
-
-export interface Io {
-  out: (text: string) => void
-  err: (text: string) => void
-}
-
-export class UsageError extends Error { override name = 'UsageError' }
 
 function integer (values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
   const raw = values[name]
