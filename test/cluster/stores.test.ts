@@ -1,8 +1,10 @@
 import t from 'tap'
+import { RedisIssuerKeyStore } from '../../src/storage/redis/redis-issuer-key-store.js'
 import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
 import { apiKeyKey, apiKeyTouchedKey, messageKey, ownerIndexKey, viewsKey } from '../../src/storage/redis/keys.js'
 import { sleep } from '../helper.js'
+import { issuerKeyStoreContract } from '../storage/issuer-key-store.contract.js'
 import { keyStoreContract } from '../storage/key-store.contract.js'
 import { message, messageStoreContract } from '../storage/message-store.contract.js'
 import { clusterClient, testCluster } from './cluster.js'
@@ -20,6 +22,13 @@ keyStoreContract(t, 'key store on a 3-master Redis Cluster', async (t) => {
   await cluster.flushAll()
   const client = await clusterClient(t as Parameters<typeof clusterClient>[0], cluster)
   return new RedisKeyStore(client)
+})
+
+issuerKeyStoreContract(t, 'issuer key store on a 3-master Redis Cluster', async (t) => {
+  const cluster = await testCluster()
+  await cluster.flushAll()
+  const client = await clusterClient(t as Parameters<typeof clusterClient>[0], cluster)
+  return new RedisIssuerKeyStore(client)
 })
 
 t.test('the keys one operation touches share a slot; messages spread over every master', async (t) => {
