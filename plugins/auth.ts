@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto'
-import jwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { LRUCache } from 'lru-cache'
-import { ApiKeys, KEY_ID_PATTERN, type Scope } from '../src/api-keys.js'
+import { ApiKeys, type Scope } from '../src/api-keys.js'
+import { AccessTokens, type VerifiedToken } from '../src/auth/access-tokens.js'
+import { defaultTiming, IssuerKeys } from '../src/auth/issuer-keys.js'
+import { aesGcmContent, plainContent } from '../src/content-cipher.js'
 import { Forbidden, TooManyAuthFailures, Unauthorized } from '../src/errors.js'
 
 export type CredentialKind = 'api-key' | 'jwt'
@@ -21,24 +21,6 @@ export interface Principal {
   readonly token: { readonly jti: string, readonly exp: number } | null
 }
 
-/** The claims of an access token (API.md section 2). */
-export interface TokenClaims {
-  iss: string
-  aud: string
-  sub: string
-  scope: string
-  jti: string
-  iat: number
-  exp: number
-  nbf?: number
-}
-
-/** A token that verified, with its scopes split once. */
-interface VerifiedToken {
-  claims: TokenClaims
-  scopes: readonly string[]
-}
-
 export interface AuthorizeOptions {
   /** which credentials the route takes; both by default */
   accept?: readonly CredentialKind[]
@@ -47,26 +29,41 @@ export interface AuthorizeOptions {
 declare module 'fastify' {
   interface FastifyInstance {
     apiKeys: ApiKeys
+    /** the server's token-signing keys (JWKS) */
+    issuerKeys: IssuerKeys
+    accessTokens: AccessTokens
+    /** the per-IP failed-authentication lockout, for routes that authenticate on their own (OAuth) */
+    authFailures: AuthFailureGate
     /**
      * The onRequest hook of a protected route: authenticate, count the call against the
      * key's rate limit, then check `scope` (null: any authenticated caller).
      */
     authorize: (scope: Scope | null, options?: AuthorizeOptions) => onRequestAsyncHookHandler[]
     /** Signs an access token for a principal; returns it with its lifetime in seconds. */
-    issueToken: (principal: Principal, scopes: readonly string[]) => { token: string, expiresIn: number }
+    issueToken: (principal: Principal, scopes: readonly string[]) => Promise<{ token: string, expiresIn: number }>
+    /**
+     * A token that verifies, is not on the deny list and whose key is active, else null
+     * (introspection and revocation: no lockout, no counting).
+     */
+    liveToken: (token: string) => Promise<VerifiedToken | null>
   }
   interface FastifyRequest {
     principal: Principal | null
   }
 }
 
-export const AUDIENCE = 'missive-api'
-/** the only algorithm a token may use: anything else, `none` included, is refused */
-export const TOKEN_ALGORITHMS = ['HS256'] as const
+export { AUDIENCE } from '../src/auth/access-tokens.js'
+
+/** The lockout of API.md section 4, for a route that checks credentials itself. */
+export interface AuthFailureGate {
+  /** 429 (thrown) when the IP has failed too often: before any hash is computed */
+  ensureNotLocked: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  /** counts one failure and logs it; throws 429 once the IP is over the limit, else returns */
+  count: (request: FastifyRequest, reply: FastifyReply, reason: string, keyId?: string) => Promise<void>
+}
 /** failed authentications are counted per IP over this window (API.md section 4) */
 export const AUTH_FAILURE_WINDOW_MS = 15 * 60 * 1000
 
-const KEY_ID = new RegExp(KEY_ID_PATTERN)
 const REALM = 'realm="missive"'
 
 /** The caller, on a route whose onRequest hooks authenticated it. */
@@ -101,8 +98,15 @@ function readCredential (request: FastifyRequest): Credential | null {
   return match === null ? { kind: 'malformed' } : { kind: 'jwt', token: match[1] as string }
 }
 
-function challenge (accept: readonly CredentialKind[]): string {
-  return accept.map((kind) => kind === 'jwt' ? `Bearer ${REALM}` : `ApiKey ${REALM}`).join(', ')
+/**
+ * The WWW-Authenticate challenges of a 401: one per credential the route takes. A bearer
+ * token that was presented and refused gets RFC 6750's `error="invalid_token"` (§3.1);
+ * a request without one gets no error code (§3.1: it did not try).
+ */
+function challenge (accept: readonly CredentialKind[], badToken = false): string {
+  return accept.map((kind) => kind === 'jwt'
+    ? `Bearer ${REALM}${badToken ? ', error="invalid_token"' : ''}`
+    : `ApiKey ${REALM}`).join(', ')
 }
 
 /**
@@ -111,7 +115,7 @@ function challenge (accept: readonly CredentialKind[]): string {
  * and the per-IP lockout after AUTH_FAILURE_MAX failures in 15 minutes.
  *
  * Cost per request once warm: an API key is a SHA-256 and an LRU lookup (argon2 runs once
- * per cache period, see src/api-keys.ts); a bearer token is an HMAC check (once per token,
+ * per cache period, see src/api-keys.ts); a bearer token is an ES256/EdDSA signature check (once per token,
  * then an LRU lookup) and one round trip that reads the IP's failure count
  * and the token's deny-list entry together (keyStore.tokenGate: one MGET on a single
  * Redis). Both read the failure count because a locked IP must get 429 even with a valid
@@ -120,57 +124,35 @@ function challenge (accept: readonly CredentialKind[]): string {
 export default fp(async function auth (app) {
   const { config, keyStore } = app
 
-  await app.register(jwt, {
-    secret: config.jwtSecret,
-    // The issuer is the deployment's public URL (API.md sections 2 and 5).
-    sign: { algorithm: 'HS256', iss: config.publicUrl, aud: AUDIENCE },
-    verify: {
-      algorithms: [...TOKEN_ALGORITHMS],
-      allowedIss: config.publicUrl,
-      allowedAud: AUDIENCE,
-      requiredClaims: ['iss', 'aud', 'sub', 'scope', 'jti', 'iat', 'exp']
-    }
+  const issuerKeys = new IssuerKeys(app.issuerKeyStore, {
+    alg: config.JWT_ALG,
+    timing: { ...defaultTiming(config.JWT_KEY_ROTATION_DAYS, config.JWT_TTL_SECONDS), ...config.issuerKeyTiming },
+    cipher: config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey),
+    onRefreshError: (err) => { app.log.warn({ err }, 'could not refresh the issuer keys from the store') }
   })
-
-  // Tokens that verified, so a service reusing its token pays the HMAC and the decode
-  // once; the scopes are split once too. Each hit is checked against its exp again;
-  // revocation is checked on every request anyway (deny list, key state). Not fast-jwt's
-  // own cache: it hashes with createHash on every lookup, ~12 µs of a request in a profile.
-  // Keyed by the token itself, not a digest of it (a SHA-256 of a token was ~3 µs of a
-  // request): a token is only worth what JWT_SECRET is, and the secret is in this same
-  // memory, so keeping tokens (until their exp, 10 000 at most) exposes nothing more. API
-  // keys are different, and their cache is keyed by a digest (src/api-keys.ts).
-  const verifiedTokens = new LRUCache<string, VerifiedToken>({ max: 10_000 })
-  function verifiedToken (token: string): VerifiedToken | null {
-    const now = Date.now()
-    const cached = verifiedTokens.get(token)
-    if (cached !== undefined && cached.claims.exp * 1000 > now) return cached
-    let claims: TokenClaims
-    try {
-      claims = app.jwt.verify<TokenClaims>(token)
-    } catch {
-      return null
-    }
-    const wellFormed = typeof claims.sub === 'string' && KEY_ID.test(claims.sub) &&
-      typeof claims.scope === 'string' && typeof claims.jti === 'string' && typeof claims.exp === 'number'
-    if (!wellFormed) return null
-    // shared by every request that brings this token, so frozen
-    const verified = { claims, scopes: Object.freeze(claims.scope.split(' ').filter(Boolean)) }
-    verifiedTokens.set(token, verified, { ttl: Math.max(1, claims.exp * 1000 - now) })
-    return verified
-  }
+  // Made (or found) before the first request, so a fresh deployment has its key in the
+  // JWKS at once; a store that is down now is retried on the first token and every minute.
+  app.addHook('onReady', async () => { await issuerKeys.start() })
+  app.addHook('onClose', async () => { issuerKeys.close() })
+  const accessTokens = new AccessTokens(issuerKeys, { issuer: config.publicUrl, ttlSeconds: config.JWT_TTL_SECONDS })
+  app.decorate('issuerKeys', issuerKeys)
+  app.decorate('accessTokens', accessTokens)
 
   const apiKeys = new ApiKeys(keyStore)
   app.decorate('apiKeys', apiKeys)
   app.addHook('onClose', async () => { apiKeys.close() })
   app.decorateRequest('principal', null)
 
-  /** 401 (or 429 once the IP has failed too often), after counting the failure. */
-  async function refuse (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], reason: string, keyId?: string): Promise<never> {
+  async function countFailure (request: FastifyRequest, reply: FastifyReply, reason: string, keyId?: string): Promise<void> {
     request.log.warn({ event: 'auth.failure', reason, keyId, ip: request.ip }, 'authentication failed')
     const failures = await keyStore.recordAuthFailure(request.ip, AUTH_FAILURE_WINDOW_MS)
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)
-    reply.header('www-authenticate', challenge(accept))
+  }
+
+  /** 401 (or 429 once the IP has failed too often), after counting the failure. */
+  async function refuse (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], reason: string, keyId?: string, badToken = false): Promise<never> {
+    await countFailure(request, reply, reason, keyId)
+    reply.header('www-authenticate', challenge(accept, badToken))
     throw new Unauthorized()
   }
 
@@ -196,11 +178,15 @@ export default fp(async function auth (app) {
     return { keyId: verified.keyId, scopes: verified.scopes, via: 'api-key', rateLimit: verified.rateLimit, validUntil: verified.expiresAt, token: null }
   }
 
+  app.decorate('authFailures', { ensureNotLocked, count: countFailure })
+
   async function authenticateToken (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], token: string): Promise<Principal> {
-    const verified = verifiedToken(token)
+    // A token seen before is answered from memory; only a new one awaits its signature check.
+    let verified = accessTokens.verify(token)
+    if (verified instanceof Promise) verified = await verified
     if (verified === null) {
       await ensureNotLocked(request, reply)
-      return await refuse(request, reply, accept, 'token')
+      return await refuse(request, reply, accept, 'token', undefined, true)
     }
     const { claims, scopes } = verified
     // The key's state is nearly always cached (see ApiKeys): then only the store's read is awaited.
@@ -209,7 +195,7 @@ export default fp(async function auth (app) {
       ? await Promise.all([keyStore.tokenGate(request.ip, claims.jti), apiKeys.isKeyActive(claims.sub)])
       : [await keyStore.tokenGate(request.ip, claims.jti), knownActive]
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)
-    if (denied || !active) return await refuse(request, reply, accept, denied ? 'token-revoked' : 'key-inactive', claims.sub)
+    if (denied || !active) return await refuse(request, reply, accept, denied ? 'token-revoked' : 'key-inactive', claims.sub, true)
     return {
       keyId: claims.sub,
       scopes,
@@ -237,7 +223,7 @@ export default fp(async function auth (app) {
         principal = await authenticateToken(request, reply, accept, credential.token)
       } else {
         await ensureNotLocked(request, reply)
-        return await refuse(request, reply, accept, 'malformed')
+        return await refuse(request, reply, accept, 'malformed', undefined, /^bearer(\s|$)/i.test(request.headers.authorization ?? ''))
       }
       request.principal = principal
       request.log.debug({ event: 'auth.success', keyId: principal.keyId, via: principal.via, ip: request.ip }, 'authenticated')
@@ -267,12 +253,16 @@ export default fp(async function auth (app) {
     }]
   })
 
-  app.decorate('issueToken', function issueToken (principal: Principal, scopes: readonly string[]) {
-    const now = Math.floor(Date.now() / 1000)
-    // A token never outlives the credential it came from (a key's expiry, a rotation's grace).
-    const keyLimit = principal.validUntil === null ? Infinity : Math.floor(principal.validUntil / 1000)
-    const exp = Math.min(now + config.JWT_TTL_SECONDS, keyLimit)
-    const claims = { sub: principal.keyId, scope: scopes.join(' '), jti: randomBytes(16).toString('base64url'), iat: now, exp }
-    return { token: app.jwt.sign(claims), expiresIn: exp - now }
+  app.decorate('issueToken', async function issueToken (principal: Principal, scopes: readonly string[]) {
+    const { token, expiresIn } = await accessTokens.issue(principal, scopes)
+    return { token, expiresIn }
+  })
+
+  app.decorate('liveToken', async function liveToken (token: string) {
+    const verified = await accessTokens.verify(token)
+    if (verified === null) return null
+    const { sub, jti } = verified.claims
+    const [denied, active] = await Promise.all([keyStore.isTokenDenied(jti), apiKeys.isKeyActive(sub)])
+    return denied || !active ? null : verified
   })
 }, { name: 'auth', dependencies: ['config', 'storage', 'rate-limit'] })

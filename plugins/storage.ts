@@ -3,9 +3,12 @@ import { aesGcmContent, plainContent } from '../src/content-cipher.js'
 import { Messages } from '../src/messages.js'
 import { createRedisClient, type RedisClient, waitUntilReady } from '../src/storage/redis/client.js'
 import { MemoryMessageStore } from '../src/storage/memory/memory-message-store.js'
+import type { IssuerKeyStore } from '../src/storage/issuer-key-store.js'
 import type { KeyStore } from '../src/storage/key-store.js'
+import { MemoryIssuerKeyStore } from '../src/storage/memory/memory-issuer-key-store.js'
 import { MemoryKeyStore } from '../src/storage/memory/memory-key-store.js'
 import type { MessageStore } from '../src/storage/message-store.js'
+import { RedisIssuerKeyStore } from '../src/storage/redis/redis-issuer-key-store.js'
 import { RedisKeyStore } from '../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../src/storage/redis/redis-message-store.js'
 
@@ -17,6 +20,8 @@ declare module 'fastify' {
     messages: Messages
     /** API keys, the JWT deny list and auth-failure counters, on the same store */
     keyStore: KeyStore
+    /** the server's token-signing keys: shared by every instance on Redis, per process in memory */
+    issuerKeyStore: IssuerKeyStore
   }
 }
 
@@ -33,6 +38,7 @@ export default fp(async function storage (app) {
   let redisClient: RedisClient | null = null
   let store: MessageStore
   let keyStore: KeyStore
+  let issuerKeyStore: IssuerKeyStore
 
   if (config.REDIS_URL !== undefined || config.redisClusterNodes.length > 0) {
     const client = createRedisClient(config)
@@ -55,10 +61,12 @@ export default fp(async function storage (app) {
     }
     store = new RedisMessageStore(client)
     keyStore = new RedisKeyStore(client)
+    issuerKeyStore = new RedisIssuerKeyStore(client)
   } else {
     app.log.warn('REDIS_URL is not set: using the in-memory store (one process only, messages are lost on restart)')
     store = new MemoryMessageStore()
     keyStore = new MemoryKeyStore()
+    issuerKeyStore = new MemoryIssuerKeyStore()
   }
 
   app.addHook('onClose', async () => { await store.close() })
@@ -66,5 +74,6 @@ export default fp(async function storage (app) {
   app.decorate<RedisClient | null>('redisClient', redisClient)
   app.decorate('messageStore', store)
   app.decorate('keyStore', keyStore)
+  app.decorate('issuerKeyStore', issuerKeyStore)
   app.decorate('messages', new Messages(store, config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey)))
 }, { name: 'storage', dependencies: ['config'] })

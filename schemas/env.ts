@@ -9,8 +9,12 @@ export const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$' })),
   PUBLIC_URL: Type.Optional(Type.String({ minLength: 1 })),
-  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  // No longer used (tokens are signed with rotating asymmetric issuer keys): still read, so
+  // that a deployment which sets it gets a warning instead of a refusal to start.
+  JWT_SECRET: Type.Optional(Type.String()),
   JWT_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
+  JWT_ALG: Type.Union([Type.Literal('ES256'), Type.Literal('EdDSA')], { default: 'ES256' }),
+  JWT_KEY_ROTATION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 365 }),
   CORS_ORIGINS: Type.String({ default: '' }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   MESSAGE_MAX_BYTES: Type.Integer({ default: 65536, minimum: 1, maximum: 16 * 1024 * 1024 }),

@@ -1,8 +1,9 @@
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { envSchema } from 'env-schema'
 import { EnvSchema, type Env } from '../schemas/env.js'
+import type { IssuerKeyTiming } from './auth/issuer-keys.js'
 import { version } from './version.js'
 
 export type TrustProxy = boolean | number | string
@@ -13,9 +14,8 @@ export interface Config extends Env {
   readonly trustProxy: TrustProxy
   /** the externally visible base URL, no trailing slash: the token issuer (iss) */
   readonly publicUrl: string
-  readonly jwtSecret: string
-  /** true when JWT_SECRET was not given and a random one was made for this process */
-  readonly jwtSecretGenerated: boolean
+  /** tests only: shorter issuer-key periods than JWT_KEY_ROTATION_DAYS allows (src/auth/issuer-keys.ts) */
+  readonly issuerKeyTiming?: Partial<IssuerKeyTiming>
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | null
   /** AES-256 key for content at rest, from ENCRYPTION_KEY */
   readonly encryptionKey: Buffer | null
@@ -65,9 +65,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, overrides: Con
   }
 
   const production = parsed.NODE_ENV === 'production'
-  if (parsed.JWT_SECRET === undefined && production) {
-    throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (at least 32 characters)')
-  }
 
   return Object.freeze({
     ...parsed,
@@ -75,8 +72,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, overrides: Con
     publicUrl: parsePublicUrl(parsed.PUBLIC_URL, parsed.HOST, parsed.PORT, production),
     corsOrigins: Object.freeze(parseCorsOrigins(parsed.CORS_ORIGINS)),
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
-    jwtSecret: parsed.JWT_SECRET ?? randomBytes(32).toString('base64url'),
-    jwtSecretGenerated: parsed.JWT_SECRET === undefined,
     tls: readTls(parsed.TLS_CERT_FILE, parsed.TLS_KEY_FILE),
     encryptionKey: parseEncryptionKey(parsed.ENCRYPTION_KEY),
     redisClusterNodes: Object.freeze(parseClusterNodes(parsed.REDIS_CLUSTER_NODES))

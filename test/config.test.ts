@@ -11,6 +11,9 @@ t.test('defaults are those of API.md', async (t) => {
     PORT: 3000,
     REDIS_URL: undefined,
     JWT_TTL_SECONDS: 900,
+    JWT_ALG: 'ES256',
+    JWT_KEY_ROTATION_DAYS: 30,
+    JWT_SECRET: undefined,
     CORS_ORIGINS: '',
     trustProxy: false,
     MESSAGE_MAX_BYTES: 65536,
@@ -27,18 +30,19 @@ t.test('defaults are those of API.md', async (t) => {
     tls: null,
     encryptionKey: null
   })
-  t.equal(config.jwtSecretGenerated, true, 'a random JWT secret outside production')
-  t.ok(config.jwtSecret.length >= 32)
+  t.notOk('jwtSecret' in config, 'no HMAC secret any more: tokens are signed with the issuer keys')
+  t.notOk('jwtSecretGenerated' in config)
   t.ok(Object.isFrozen(config))
 })
 
 t.test('values are read from the environment and coerced', async (t) => {
-  const config = loadConfig({ PORT: '8080', HOST: '0.0.0.0', TRUST_PROXY: '2', CORS_ORIGINS: 'https://a.example, https://b.example:8443', REDIS_URL: 'redis://:pw@localhost:6379/1', JWT_SECRET: 's'.repeat(32) })
+  const config = loadConfig({ PORT: '8080', HOST: '0.0.0.0', TRUST_PROXY: '2', CORS_ORIGINS: 'https://a.example, https://b.example:8443', REDIS_URL: 'redis://:pw@localhost:6379/1', JWT_ALG: 'EdDSA', JWT_KEY_ROTATION_DAYS: '7' })
   t.equal(config.PORT, 8080)
   t.equal(config.HOST, '0.0.0.0')
   t.equal(config.trustProxy, 2)
   t.same(config.corsOrigins, ['https://a.example', 'https://b.example:8443'])
-  t.equal(config.jwtSecretGenerated, false)
+  t.equal(config.JWT_ALG, 'EdDSA')
+  t.equal(config.JWT_KEY_ROTATION_DAYS, 7)
   t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
   t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).trustProxy, '10.0.0.0/8,127.0.0.1')
   t.same(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,redis-b:7001' }).redisClusterNodes, [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }])
@@ -53,14 +57,22 @@ t.test('each bad value: one line that names the variable, never its value', asyn
     [{ PORT: 'abc' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
     [{ PORT: '-1' }, 'PORT'],
-    [{ JWT_SECRET: secret }, 'JWT_SECRET'],
-    [{ NODE_ENV: 'production' }, 'JWT_SECRET'],
+    [{ NODE_ENV: 'production' }, 'PUBLIC_URL'],
     [{ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }, 'PUBLIC_URL'],
     [{ PUBLIC_URL: 'missive.example.com' }, 'PUBLIC_URL'],
     [{ PUBLIC_URL: 'ftp://missive.example.com' }, 'PUBLIC_URL'],
     [{ PUBLIC_URL: 'https://user:pw@missive.example.com' }, 'PUBLIC_URL'],
     [{ PUBLIC_URL: 'https://missive.example.com/?a=1' }, 'PUBLIC_URL'],
     [{ JWT_TTL_SECONDS: 'soon' }, 'JWT_TTL_SECONDS'],
+    [{ JWT_ALG: 'HS256' }, 'JWT_ALG'],
+    [{ JWT_ALG: 'none' }, 'JWT_ALG'],
+    [{ JWT_ALG: 'RS256' }, 'JWT_ALG'],
+    [{ JWT_ALG: 'es256' }, 'JWT_ALG'],
+    [{ JWT_KEY_ROTATION_DAYS: '0' }, 'JWT_KEY_ROTATION_DAYS'],
+    [{ JWT_KEY_ROTATION_DAYS: '1.5' }, 'JWT_KEY_ROTATION_DAYS'],
+    [{ JWT_KEY_ROTATION_DAYS: '366' }, 'JWT_KEY_ROTATION_DAYS'],
+    [{ JWT_KEY_ROTATION_DAYS: '-1' }, 'JWT_KEY_ROTATION_DAYS'],
+    [{ JWT_KEY_ROTATION_DAYS: 'monthly' }, 'JWT_KEY_ROTATION_DAYS'],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
     [{ REDIS_CLUSTER_NODES: 'a,b' }, 'REDIS_CLUSTER_NODES'],
     [{ REDIS_URL: 'redis://x:1', REDIS_CLUSTER_NODES: 'x:1' }, 'REDIS_CLUSTER_NODES'],
@@ -107,5 +119,51 @@ t.test('PUBLIC_URL: validated, without a trailing slash; by default the listenin
   t.equal(loadConfig({ HOST: '::1', PORT: '8080' }).publicUrl, 'http://[::1]:8080')
   t.equal(loadConfig({ PUBLIC_URL: 'https://missive.example.com/' }).publicUrl, 'https://missive.example.com')
   t.equal(loadConfig({ PUBLIC_URL: 'https://example.com/missive/' }).publicUrl, 'https://example.com/missive')
-  t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), PUBLIC_URL: 'https://missive.example.com' }).publicUrl, 'https://missive.example.com')
+  t.equal(loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://missive.example.com' }).publicUrl, 'https://missive.example.com')
+})
+
+t.test('JWT_SECRET is no longer used: never required, any value accepted (plugins/config.ts warns)', async (t) => {
+  const production = loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://missive.example.com' })
+  t.equal(production.JWT_SECRET, undefined, 'production starts without it')
+  for (const value of ['x', 'too-short', 's'.repeat(32)]) {
+    const config = loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://missive.example.com', JWT_SECRET: value })
+    t.equal(config.JWT_SECRET, value, `a JWT_SECRET of ${value.length} characters does not stop the start`)
+    t.notOk('jwtSecret' in config, 'and nothing is derived from it')
+  }
+})
+
+/** The error loadConfig throws for `env`, or null when it accepts it. */
+function refusal (env: Record<string, string>): ConfigError | null {
+  try {
+    loadConfig(env)
+    return null
+  } catch (err) {
+    return err as ConfigError
+  }
+}
+
+t.test('JWT_ALG: ES256 (default) or EdDSA, nothing else', async (t) => {
+  t.equal(loadConfig({}).JWT_ALG, 'ES256')
+  t.equal(loadConfig({ JWT_ALG: 'ES256' }).JWT_ALG, 'ES256')
+  t.equal(loadConfig({ JWT_ALG: 'EdDSA' }).JWT_ALG, 'EdDSA')
+  t.equal(loadConfig({}, { JWT_ALG: 'EdDSA' }).JWT_ALG, 'EdDSA', 'as an override too')
+  for (const alg of ['HS256', 'HS512', 'none', 'None', 'RS256', 'ES384', 'Ed25519', 'es256', ' ES256']) {
+    const err = refusal({ JWT_ALG: alg })
+    t.ok(err instanceof ConfigError, `${JSON.stringify(alg)} is refused with a ConfigError`)
+    t.equal(err?.variable, 'JWT_ALG')
+    t.match(err?.message, /^Invalid configuration: JWT_ALG /)
+  }
+})
+
+t.test('JWT_KEY_ROTATION_DAYS: an integer from 1 to 365, 30 by default', async (t) => {
+  t.equal(loadConfig({}).JWT_KEY_ROTATION_DAYS, 30)
+  t.equal(loadConfig({ JWT_KEY_ROTATION_DAYS: '1' }).JWT_KEY_ROTATION_DAYS, 1)
+  t.equal(loadConfig({ JWT_KEY_ROTATION_DAYS: '365' }).JWT_KEY_ROTATION_DAYS, 365)
+  t.equal(loadConfig({}, { JWT_KEY_ROTATION_DAYS: 90 }).JWT_KEY_ROTATION_DAYS, 90)
+  for (const days of ['0', '-1', '366', '1.5', '0.5', '30d', 'monthly', '1e9']) {
+    const err = refusal({ JWT_KEY_ROTATION_DAYS: days })
+    t.ok(err instanceof ConfigError, `${JSON.stringify(days)} is refused with a ConfigError`)
+    t.equal(err?.variable, 'JWT_KEY_ROTATION_DAYS')
+    t.match(err?.message, /^Invalid configuration: JWT_KEY_ROTATION_DAYS /)
+  }
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { freePort } from './helpers/redis-server.js'
 import { runServerToExit, startServer } from './helpers/server-process.js'
-import { testRedis } from './helper.js'
+import { makeKey } from './api/api-helper.js'
+import { build, testRedis } from './helper.js'
 
 t.test('with no configuration: the memory store, a warning, and a working round trip', async (t) => {
   const server = await startServer({}, await freePort())
@@ -17,15 +18,17 @@ t.test('with no configuration: the memory store, a warning, and a working round 
   t.equal(await server.stop('SIGTERM'), 0, 'SIGTERM: a clean exit')
   // Log lines are batched (flushed within a second, and at exit).
   t.match(server.stdout(), /in-memory store/, 'warns about the memory store')
-  t.match(server.stdout(), /JWT_SECRET is not set/, 'warns about the random JWT secret')
+  t.notMatch(server.stdout(), /JWT_SECRET/, 'no word about JWT_SECRET when it is not set (tokens are signed with the issuer keys)')
   t.match(server.stdout(), /"msg":"request completed"/, 'one access-log line per request')
 })
 
 t.test('a bad variable stops the start with one line naming it, before anything listens', async (t) => {
   for (const [env, variable] of [
     [{ PORT: 'abc' }, 'PORT'],
-    [{ JWT_SECRET: 'too-short' }, 'JWT_SECRET'],
-    [{ NODE_ENV: 'production' }, 'JWT_SECRET'],
+    [{ NODE_ENV: 'production' }, 'PUBLIC_URL'],
+    [{ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }, 'PUBLIC_URL'],
+    [{ JWT_ALG: 'HS256' }, 'JWT_ALG'],
+    [{ JWT_KEY_ROTATION_DAYS: '0' }, 'JWT_KEY_ROTATION_DAYS'],
     [{ TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' }, 'TLS_CERT_FILE']
   ] as const) {
     const port = await freePort()
@@ -37,9 +40,34 @@ t.test('a bad variable stops the start with one line naming it, before anything 
   }
 })
 
+t.test('JWT_SECRET, now unused, no longer stops the start (even a short one): one warning line, and tokens still work', async (t) => {
+  const secret = 'too-short'
+  // A key made in this process, on the Redis the server uses (as the key tool would).
+  const app = await build(t, { store: 'redis' })
+  const { key } = await makeKey(app, ['messages:read'])
+  const server = await startServer({ NODE_ENV: 'production', PUBLIC_URL: 'https://missive.example.com', REDIS_URL: app.config.REDIS_URL ?? '', JWT_SECRET: secret }, await freePort())
+  t.teardown(async () => { await server.stop('SIGKILL') })
+  t.equal((await fetch(`${server.url}/health`)).status, 200, 'it started, in production')
+  const issued = await fetch(`${server.url}/api/v1/auth/token`, { method: 'POST', headers: { 'x-api-key': key } })
+  t.equal(issued.status, 200)
+  const token = (await issued.json() as { access_token: string }).access_token
+  const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as Record<string, unknown>
+  t.match(header, { alg: 'ES256', typ: 'at+jwt', kid: String }, 'signed with an issuer key, not with JWT_SECRET')
+  t.equal((await fetch(`${server.url}/api/v1/messages`, { headers: { authorization: `Bearer ${token}` } })).status, 200, 'the token works')
+  t.equal(await server.stop('SIGTERM'), 0, 'SIGTERM: a clean exit')
+  t.equal(server.stderr(), '', 'nothing on stderr')
+  const lines = server.stdout().split('\n').filter((line) => line.includes('JWT_SECRET'))
+  t.equal(lines.length, 1, 'one line mentions JWT_SECRET')
+  const warning = JSON.parse(lines[0] ?? '{}') as { level?: number, msg?: string }
+  t.equal(warning.level, 40, 'at warn level')
+  t.match(warning.msg, /JWT_SECRET is set but no longer used/)
+  t.notMatch(server.stdout(), /JWT_SECRET is not set/)
+  t.notOk(server.stdout().includes(`"${secret}"`) || server.stdout().includes(`=${secret}`), 'the value is not echoed')
+})
+
 t.test('two server processes on one Redis share messages and rate-limit counters', async (t) => {
   const redis = await testRedis()
-  const env = { REDIS_URL: redis.url, RATE_LIMIT_CREATE_MAX: '3', JWT_SECRET: 'x'.repeat(32) }
+  const env = { REDIS_URL: redis.url, RATE_LIMIT_CREATE_MAX: '3' }
   const [a, b] = await Promise.all([startServer(env, await freePort()), startServer(env, await freePort())])
   t.teardown(async () => { await Promise.all([a?.stop('SIGKILL'), b?.stop('SIGKILL')]) })
   const post = async (url: string) => await fetch(`${url}/`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'shared' })

@@ -2,10 +2,8 @@ import t from 'tap'
 import { build } from '../helper.js'
 import { makeKey, tokenFor, withKey, withToken } from './api-helper.js'
 
-const config = { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
-
 t.test('GET /metrics is Prometheus text for metrics:read only', async (t) => {
-  const app = await build(t, { store: 'memory', config })
+  const app = await build(t, { store: 'memory' })
   const reader = await makeKey(app, ['metrics:read'])
   const other = await makeKey(app, ['messages:read'])
   await app.inject({ url: '/api/v1/messages', headers: withKey(other.key) })
@@ -24,7 +22,7 @@ t.test('GET /metrics is Prometheus text for metrics:read only', async (t) => {
 })
 
 t.test('the request-duration histogram counts requests per route, method and status class', async (t) => {
-  const app = await build(t, { store: 'memory', config })
+  const app = await build(t, { store: 'memory' })
   const reader = await makeKey(app, ['metrics:read'])
   const { id } = (await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).json()
   await app.inject(`/msg/${id}`)
@@ -45,13 +43,13 @@ t.test('the request-duration histogram counts requests per route, method and sta
 })
 
 t.test('two apps in one process keep separate metrics', async (t) => {
-  await build(t, { store: 'memory', config })
-  const second = await build(t, { store: 'memory', config })
+  await build(t, { store: 'memory' })
+  const second = await build(t, { store: 'memory' })
   t.ok(second.metricsRegistry)
 })
 
 t.test('GET /docs/json is the OpenAPI 3 document of every route, with both security schemes', async (t) => {
-  const app = await build(t, { store: 'memory', config })
+  const app = await build(t, { store: 'memory' })
   const res = await app.inject({ url: '/docs/json' })
   t.equal(res.statusCode, 200)
   const doc = res.json()
@@ -88,7 +86,7 @@ t.test('GET /docs/json is the OpenAPI 3 document of every route, with both secur
 })
 
 t.test('GET /docs is the UI, with the security headers', async (t) => {
-  const app = await build(t, { store: 'memory', config })
+  const app = await build(t, { store: 'memory' })
   const res = await app.inject({ url: '/docs' })
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /text\/html/)

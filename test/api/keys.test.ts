@@ -2,11 +2,10 @@ import t from 'tap'
 import { build, sleep } from '../helper.js'
 import { makeKey, tokenFor, withKey, withToken } from './api-helper.js'
 
-const config = { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
 const ITEM_FIELDS = ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'name', 'revokedAt', 'scopes']
 
 t.test('POST /api/v1/keys creates a key that works, shown once', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const admin = await makeKey(app, ['keys:admin'])
   const res = await app.inject({
     method: 'POST',
@@ -35,7 +34,7 @@ t.test('POST /api/v1/keys creates a key that works, shown once', async (t) => {
 })
 
 t.test('POST /api/v1/keys validation', async (t) => {
-  const app = await build(t, { store: 'memory', config })
+  const app = await build(t, { store: 'memory' })
   const admin = await makeKey(app, ['keys:admin'])
   const bad = [
     {}, { name: 'n' }, { scopes: ['messages:read'] }, { name: '', scopes: ['messages:read'] },
@@ -51,7 +50,7 @@ t.test('POST /api/v1/keys validation', async (t) => {
 })
 
 t.test('GET /api/v1/keys and /api/v1/keys/:id never show a hash or a secret', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const admin = await makeKey(app, ['keys:admin', 'messages:read'], { name: 'admin' })
   const other = await makeKey(app, ['messages:read'], { name: 'other' })
   await app.inject({ url: '/api/v1/messages', headers: withKey(other.key) })
@@ -76,7 +75,7 @@ t.test('GET /api/v1/keys and /api/v1/keys/:id never show a hash or a secret', as
 })
 
 t.test('lastUsedAt is written at most once a minute', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const { id, key } = await makeKey(app, ['messages:read'])
   await app.inject({ url: '/api/v1/messages', headers: withKey(key) })
   await sleep(50)
@@ -89,7 +88,7 @@ t.test('lastUsedAt is written at most once a minute', async (t) => {
 })
 
 t.test('DELETE /api/v1/keys/:id revokes the key and every token issued from it', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const admin = await makeKey(app, ['keys:admin'])
   const target = await makeKey(app, ['messages:read'])
   const token = await tokenFor(app, target.key)
@@ -107,7 +106,7 @@ t.test('DELETE /api/v1/keys/:id revokes the key and every token issued from it',
 })
 
 t.test('POST /api/v1/keys/:id/rotate: a new secret, the old one ends after the grace', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const admin = await makeKey(app, ['keys:admin'])
   const target = await makeKey(app, ['messages:read'], { name: 'svc', expiresInDays: 10 })
   const before = (await app.apiKeys.get(target.id))
@@ -139,7 +138,7 @@ t.test('POST /api/v1/keys/:id/rotate: a new secret, the old one ends after the g
 })
 
 t.test('/api/v1/keys answers 405 for other methods', async (t) => {
-  const app = await build(t, { store: 'memory', config })
+  const app = await build(t, { store: 'memory' })
   const res = await app.inject({ method: 'PUT', url: '/api/v1/keys/aaaaaaaaaaaa' })
   t.equal(res.statusCode, 405)
   t.equal(res.headers.allow, 'DELETE, GET, HEAD, OPTIONS')

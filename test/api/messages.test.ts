@@ -2,11 +2,10 @@ import t from 'tap'
 import { build } from '../helper.js'
 import { makeKey, tokenFor, withKey, withToken } from './api-helper.js'
 
-const config = { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
 const RW = ['messages:read', 'messages:write', 'messages:delete'] as const
 
 t.test('POST /api/v1/messages creates a message owned by the key', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const { id: keyId, key } = await makeKey(app, [...RW])
   const res = await app.inject({ method: 'POST', url: '/api/v1/messages', headers: withKey(key), payload: { content: 'for a service', maxViews: 2, ttl: 600 } })
   t.equal(res.statusCode, 201)
@@ -21,7 +20,7 @@ t.test('POST /api/v1/messages creates a message owned by the key', async (t) => 
 })
 
 t.test('POST /api/v1/messages: limits and validation', async (t) => {
-  const app = await build(t, { store: 'memory', config: { ...config, API_MESSAGE_MAX_BYTES: 100, MESSAGE_MAX_BYTES: 10 } })
+  const app = await build(t, { store: 'memory', config: { API_MESSAGE_MAX_BYTES: 100, MESSAGE_MAX_BYTES: 10 } })
   const { key } = await makeKey(app, [...RW])
   const post = async (payload: unknown, headers: Record<string, string> = {}): Promise<number> =>
     (await app.inject({ method: 'POST', url: '/api/v1/messages', headers: { ...withKey(key), ...headers }, payload: payload as string })).statusCode
@@ -43,7 +42,7 @@ t.test('POST /api/v1/messages: limits and validation', async (t) => {
 })
 
 t.test('GET /api/v1/messages lists only the caller\'s live messages, newest first, with a cursor', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const mine = await makeKey(app, [...RW])
   const theirs = await makeKey(app, [...RW])
   const ids: string[] = []
@@ -76,7 +75,7 @@ t.test('GET /api/v1/messages lists only the caller\'s live messages, newest firs
 })
 
 t.test('GET /api/v1/messages/:id reads any message by id and counts a view', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const { key } = await makeKey(app, ['messages:read'])
   const anon = (await app.inject({ method: 'POST', url: '/', payload: { content: 'once', maxViews: 1 } })).json()
   const res = await app.inject({ url: `/api/v1/messages/${anon.id as string}`, headers: withKey(key) })
@@ -90,7 +89,7 @@ t.test('GET /api/v1/messages/:id reads any message by id and counts a view', asy
 })
 
 t.test('DELETE /api/v1/messages/:id deletes own messages; anyone else\'s is 404 (IDOR)', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const owner = await makeKey(app, [...RW])
   const intruder = await makeKey(app, [...RW])
   const { id } = (await app.inject({ method: 'POST', url: '/api/v1/messages', headers: withKey(owner.key), payload: { content: 'private' } })).json()
@@ -113,7 +112,7 @@ t.test('DELETE /api/v1/messages/:id deletes own messages; anyone else\'s is 404 
 })
 
 t.test('each route needs its scope: 401 without a credential, 403 without the scope', async (t) => {
-  const app = await build(t, { store: 'memory', config })
+  const app = await build(t, { store: 'memory' })
   const { id } = (await app.inject({ method: 'POST', url: '/', payload: { content: 'x' } })).json()
   const routes = [
     { method: 'POST' as const, url: '/api/v1/messages', scope: 'messages:write' as const, payload: { content: 'x' } },

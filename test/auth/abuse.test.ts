@@ -3,11 +3,9 @@ import { formatKey, newSecret } from '../../src/api-keys.js'
 import { build, sleep } from '../helper.js'
 import { makeKey, tokenFor, withKey, withToken } from '../api/api-helper.js'
 
-const JWT_SECRET = 'a-test-secret-that-is-long-enough-0123456789'
-
 t.test('brute force: more than AUTH_FAILURE_MAX failures lock the IP out on every instance, valid credentials included', async (t) => {
-  const app = await build(t, { store: 'redis', config: { JWT_SECRET, AUTH_FAILURE_MAX: 3 } })
-  const other = await build(t, { store: 'redis', flush: false, config: { JWT_SECRET, AUTH_FAILURE_MAX: 3 } })
+  const app = await build(t, { store: 'redis', config: { AUTH_FAILURE_MAX: 3 } })
+  const other = await build(t, { store: 'redis', flush: false, config: { AUTH_FAILURE_MAX: 3 } })
   const { id, key } = await makeKey(app, ['messages:read'])
   const token = await tokenFor(app, key)
   const attacker = '203.0.113.7'
@@ -33,7 +31,7 @@ t.test('brute force: more than AUTH_FAILURE_MAX failures lock the IP out on ever
 })
 
 t.test('a locked IP never makes the server run argon2', async (t) => {
-  const app = await build(t, { store: 'memory', config: { JWT_SECRET, AUTH_FAILURE_MAX: 2 } })
+  const app = await build(t, { store: 'memory', config: { AUTH_FAILURE_MAX: 2 } })
   const { id } = await makeKey(app, ['messages:read'])
   for (let i = 0; i < 3; i++) await app.inject({ url: '/api/v1/messages', headers: withKey(formatKey(id, newSecret())) })
   const before = app.apiKeys.verifications
@@ -44,7 +42,7 @@ t.test('a locked IP never makes the server run argon2', async (t) => {
 })
 
 t.test('malformed credentials are failures: counted toward the lockout', async (t) => {
-  const app = await build(t, { store: 'redis', config: { JWT_SECRET, AUTH_FAILURE_MAX: 2 } })
+  const app = await build(t, { store: 'redis', config: { AUTH_FAILURE_MAX: 2 } })
   const { key } = await makeKey(app, ['messages:read'])
   const codes = []
   for (const headers of [{ authorization: 'Basic Zm9vOmJhcg==' }, { 'x-api-key': 'msk_nonsense' }, { authorization: 'Bearer' }]) {
@@ -55,14 +53,14 @@ t.test('malformed credentials are failures: counted toward the lockout', async (
 })
 
 t.test('requests without any credential are 401 and are not counted as failures', async (t) => {
-  const app = await build(t, { store: 'memory', config: { JWT_SECRET, AUTH_FAILURE_MAX: 1 } })
+  const app = await build(t, { store: 'memory', config: { AUTH_FAILURE_MAX: 1 } })
   const { key } = await makeKey(app, ['messages:read'])
   for (let i = 0; i < 5; i++) t.equal((await app.inject({ url: '/api/v1/messages' })).statusCode, 401)
   t.equal((await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode, 200)
 })
 
 t.test('per-key rate limit: RATE_LIMIT_API_MAX per keyId, shared by the key and its tokens and by every instance', async (t) => {
-  const config = { JWT_SECRET, RATE_LIMIT_API_MAX: 4, RATE_LIMIT_WINDOW_MS: 2000 }
+  const config = { RATE_LIMIT_API_MAX: 4, RATE_LIMIT_WINDOW_MS: 2000 }
   const app = await build(t, { store: 'redis', config })
   const other = await build(t, { store: 'redis', flush: false, config })
   const limited = await makeKey(app, ['messages:read'])
@@ -87,7 +85,7 @@ t.test('per-key rate limit: RATE_LIMIT_API_MAX per keyId, shared by the key and 
 })
 
 t.test('a key\'s own rateLimit overrides RATE_LIMIT_API_MAX', async (t) => {
-  const app = await build(t, { store: 'redis', config: { JWT_SECRET, RATE_LIMIT_API_MAX: 100 } })
+  const app = await build(t, { store: 'redis', config: { RATE_LIMIT_API_MAX: 100 } })
   const admin = await makeKey(app, ['keys:admin'])
   const created = (await app.inject({ method: 'POST', url: '/api/v1/keys', headers: withKey(admin.key), payload: { name: 'slow', scopes: ['messages:read'], rateLimit: 2 } })).json()
   const codes: number[] = []
@@ -97,7 +95,7 @@ t.test('a key\'s own rateLimit overrides RATE_LIMIT_API_MAX', async (t) => {
 })
 
 t.test('on the in-memory store too, one key has one budget across routes', async (t) => {
-  const app = await build(t, { store: 'memory', config: { JWT_SECRET, RATE_LIMIT_API_MAX: 3 } })
+  const app = await build(t, { store: 'memory', config: { RATE_LIMIT_API_MAX: 3 } })
   const { key } = await makeKey(app, ['messages:read', 'keys:admin'])
   const codes = [
     (await app.inject({ url: '/api/v1/messages', headers: withKey(key) })).statusCode,

@@ -1,74 +1,217 @@
-import { createHmac } from 'node:crypto'
+import { exportSPKI, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose'
 import t from 'tap'
 import { formatKey, newSecret, parseKey } from '../../src/api-keys.js'
 import { build, sleep } from '../helper.js'
 import { makeKey, tokenFor, withKey, withToken } from '../api/api-helper.js'
 
-const JWT_SECRET = 'a-test-secret-that-is-long-enough-0123456789'
 // Many failures on purpose: the lockout is tested in abuse.test.ts.
-const config = { JWT_SECRET, AUTH_FAILURE_MAX: 1000 }
+const config = { AUTH_FAILURE_MAX: 1000 }
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
-function forge (header: Record<string, unknown>, claims: Record<string, unknown>, secret = JWT_SECRET): string {
-  const input = `${b64(header)}.${b64(claims)}`
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
+
+/** A JWS signed by jose with exactly this header and these claims (no claim added). */
+async function sign (header: JWTHeaderParameters, claims: JWTPayload, key: CryptoKey | Uint8Array): Promise<string> {
+  return await new SignJWT(claims).setProtectedHeader(header).sign(key)
 }
 
-t.test('every forged or broken credential is the same 401', async (t) => {
+/** An unsigned token, built by hand (jose refuses to make one with a JWS header). */
+function unsigned (header: Record<string, unknown>, claims: Record<string, unknown>, trailingDot = true): string {
+  return `${b64(header)}.${b64(claims)}${trailingDot ? '.' : ''}`
+}
+
+/** The token with its first signature character changed: every bit of that character is signature. */
+function tamperSignature (token: string): string {
+  const [head, body, signature = ''] = token.split('.')
+  return `${head ?? ''}.${body ?? ''}.${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`
+}
+
+/** The token with its claims replaced, header and signature kept. */
+function withClaims (token: string, change: (claims: Record<string, unknown>) => Record<string, unknown>): string {
+  const [head, body, signature] = token.split('.') as [string, string, string]
+  return `${head}.${b64(change(JSON.parse(Buffer.from(body, 'base64url').toString()) as Record<string, unknown>))}.${signature}`
+}
+
+/** The challenges of a WWW-Authenticate header, in any order (`Bearer realm=…, error=…` stays one). */
+const challenges = (header: unknown): string[] => String(header).split(/, (?=ApiKey |Bearer )/).sort()
+const KEY_CHALLENGE = 'ApiKey realm="missive"'
+const PLAIN_BEARER = 'Bearer realm="missive"'
+const BAD_TOKEN = 'Bearer realm="missive", error="invalid_token"'
+
+t.test('every forged or broken credential is the same 401, and each is counted as a failure', async (t) => {
   const app = await build(t, { store: 'redis', config })
+  const ip = '192.0.2.77'
   const { id, key } = await makeKey(app, ['messages:read'])
+  const another = await makeKey(app, ['messages:read'])
   const now = Math.floor(Date.now() / 1000)
-  const good = { iss: app.config.publicUrl, aud: 'missive-api', sub: id, scope: 'messages:read', jti: 'j1', iat: now, exp: now + 600 }
-  const hs256 = { alg: 'HS256', typ: 'JWT' }
-  const real = await tokenFor(app, key)
-  const [head, body, signature] = real.split('.') as [string, string, string]
-  const claims = JSON.parse(Buffer.from(body, 'base64url').toString())
+  const iss = app.config.publicUrl
+  const good = { iss, aud: 'missive-api', sub: id, client_id: id, scope: 'messages:read', jti: 'j1', iat: now, exp: now + 600 }
 
-  t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(forge(hs256, good)) })).statusCode, 200, 'a well-made token is accepted (the forgeries below differ in one thing)')
-  // Decided (README): iat is informational; only the instances sign, so a future one is clock skew.
-  t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(forge(hs256, { ...good, jti: 'j2', iat: now + 120 })) })).statusCode, 200, 'an iat ahead of this clock is accepted')
+  // The server's own signing key: "legit-looking" tokens below differ from a valid one in
+  // exactly the property under test.
+  const server = await app.issuerKeys.signing()
+  t.equal(server.alg, 'ES256')
+  const atJwt: JWTHeaderParameters = { alg: server.alg, typ: 'at+jwt', kid: server.kid }
+  const legit = async (claims: Record<string, unknown>, header: JWTHeaderParameters = atJwt): Promise<string> => await sign(header, claims, server.privateKey)
+  const without = (name: keyof typeof good): Record<string, unknown> => Object.fromEntries(Object.entries(good).filter(([claim]) => claim !== name))
 
-  const cases: Array<[string, Record<string, string>]> = [
-    ['alg none', withToken(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(good)}.`)],
-    ['alg none without the dot', withToken(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(good)}`)],
-    ['HS256 with a wrong secret', withToken(forge(hs256, good, 'another-secret-that-is-long-enough-012345'))],
-    ['HS512 with the right secret', withToken(forge({ alg: 'HS512', typ: 'JWT' }, good))],
-    ['a tampered payload', withToken(`${head}.${b64({ ...claims, scope: 'messages:read keys:admin' })}.${signature}`)],
-    ['a tampered signature', withToken(`${head}.${body}.${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`)],
-    ['expired', withToken(forge(hs256, { ...good, iat: now - 700, exp: now - 100 }))],
-    ['wrong iss', withToken(forge(hs256, { ...good, iss: 'someone-else' }))],
-    ['wrong aud', withToken(forge(hs256, { ...good, aud: 'another-api' }))],
-    ['no aud', withToken(forge(hs256, { ...good, aud: undefined }))],
-    ['no jti', withToken(forge(hs256, { ...good, jti: undefined }))],
-    ['not yet valid', withToken(forge(hs256, { ...good, nbf: now + 300 }))],
-    ['a sub that is no key', withToken(forge(hs256, { ...good, sub: 'aaaaaaaaaaaa' }))],
-    ['a sub that is not a key id', withToken(forge(hs256, { ...good, sub: 'admin' }))],
-    ['empty Bearer', { authorization: 'Bearer ' }],
-    ['Bearer alone', { authorization: 'Bearer' }],
-    ['garbage Bearer', { authorization: 'Bearer not.a.jwt' }],
-    ['Basic scheme', { authorization: `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}` }],
-    ['the key as a bearer token', { authorization: `Bearer ${key}` }],
-    ['malformed key: empty', { 'x-api-key': '' }],
-    ['malformed key: wrong prefix', { 'x-api-key': key.replace('msk_', 'sk_') }],
-    ['malformed key: truncated', { 'x-api-key': key.slice(0, -1) }],
-    ['malformed key: too long', { 'x-api-key': `${key}A` }],
-    ['malformed key: upper-case id', { 'x-api-key': key.replace(id, id.toUpperCase()) }],
-    ['right keyId, wrong secret', withKey(formatKey(id, newSecret()))],
-    ['unknown keyId', withKey(formatKey('zzzzzzzzzzzz', newSecret()))],
-    ['two credentials at once', { ...withKey(key), ...withToken(real) }]
+  // What an attacker can read: the public key, as the JWKS publishes it.
+  const publicJwk = app.issuerKeys.jwks().keys.find((k) => k.kid === server.kid)
+  if (publicJwk === undefined) throw new Error('the signing key is not in the JWKS')
+  const served = await app.inject({ url: '/.well-known/jwks.json', remoteAddress: ip })
+  t.equal(served.statusCode, 200)
+  t.ok(served.json().keys.some((k: { kid: string }) => k.kid === server.kid), 'the signing key is published')
+  const publicKey = await importJWK({ ...publicJwk }, server.alg) as CryptoKey
+  const pem = await exportSPKI(publicKey)
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64')
+  const { kty, crv, x, y } = publicJwk
+  const hmacSecrets: Array<[string, Uint8Array]> = [
+    ['the public JWK as the JWKS lists it (JSON)', bytes(JSON.stringify(publicJwk))],
+    ['the public JWK\'s key members (JSON)', bytes(JSON.stringify({ kty, crv, x, y }))],
+    ['the public JWK as jose exports it (JSON)', bytes(JSON.stringify(await exportJWK(publicKey)))],
+    ['the JWKS document as served', bytes(served.body)],
+    ['the public key as PEM (SPKI)', bytes(pem)],
+    ['the public key as PEM (SPKI), trimmed', bytes(pem.trim())],
+    ['the public key as DER (SPKI)', new Uint8Array(der)]
   ]
-  // The real token once first: verified tokens are remembered by the token itself, and a
-  // token differing from it in one character must still be checked in full.
-  t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(real) })).statusCode, 200, 'the real token (now remembered)')
+
+  // A stranger's keys, for tokens that carry the server's kid.
+  const strangerEs256 = await generateKeyPair('ES256', { extractable: true })
+  const strangerEd25519 = await generateKeyPair('EdDSA')
+
+  const real = await tokenFor(app, key)
+  const legitGood = await legit(good)
+
+  const accepted: Array<[string, string]> = [
+    ['a token signed with the server\'s key, built like the forgeries below', legitGood],
+    // Decided (README): iat is informational; only the instances sign, so a future one is clock skew.
+    ['an iat ahead of this clock', await legit({ ...good, jti: 'j2', iat: now + 120 })],
+    // RFC 9068 section 4: "at+jwt" or "application/at+jwt".
+    ['typ application/at+jwt', await legit({ ...good, jti: 'j3' }, { ...atJwt, typ: 'application/at+jwt' })],
+    ['the token from POST /api/v1/auth/token', real]
+  ]
+  for (const [name, token] of accepted) {
+    t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token), remoteAddress: ip })).statusCode, 200, `accepted: ${name}`)
+  }
+  t.equal((await app.keyStore.authFailures(ip)).count, 0, 'no failure counted so far')
+
+  // [name, headers, whether a bearer token was presented (then error="invalid_token")]
+  const cases: Array<[string, Record<string, string>, boolean]> = []
+  const bearer = (name: string, token: string): void => { cases.push([name, withToken(token), true]) }
+
+  // alg none, never signed
+  bearer('alg none', unsigned({ alg: 'none', typ: 'at+jwt', kid: server.kid }, good))
+  bearer('alg none without the dot', unsigned({ alg: 'none', typ: 'at+jwt', kid: server.kid }, good, false))
+  bearer('alg none, typ JWT, no kid', unsigned({ alg: 'none', typ: 'JWT' }, good))
+  bearer('alg None', unsigned({ alg: 'None', typ: 'at+jwt', kid: server.kid }, good))
+  bearer('alg NONE', unsigned({ alg: 'NONE', typ: 'at+jwt', kid: server.kid }, good))
+  bearer('alg none with a real token\'s signature kept', `${b64({ alg: 'none', typ: 'at+jwt', kid: server.kid })}.${real.split('.')[1] ?? ''}.${real.split('.')[2] ?? ''}`)
+
+  // algorithm confusion: HMAC keyed with what is public
+  for (const [what, secret] of hmacSecrets) {
+    bearer(`HS256 keyed with ${what}`, await sign({ alg: 'HS256', typ: 'at+jwt', kid: server.kid }, good, secret))
+  }
+  bearer('HS256 keyed with the PEM, no kid', await sign({ alg: 'HS256', typ: 'at+jwt' }, good, bytes(pem)))
+  bearer('HS384 keyed with the PEM', await sign({ alg: 'HS384', typ: 'at+jwt', kid: server.kid }, good, bytes(pem)))
+  bearer('HS512 keyed with the JWK', await sign({ alg: 'HS512', typ: 'at+jwt', kid: server.kid }, good, bytes(JSON.stringify(publicJwk))))
+
+  // keys that are not the server's
+  bearer('ES256 signed by a fresh key, with the server\'s kid', await sign(atJwt, good, strangerEs256.privateKey))
+  bearer('EdDSA signed by a fresh key, with the server\'s (ES256) kid', await sign({ ...atJwt, alg: 'EdDSA' }, good, strangerEd25519.privateKey))
+  bearer('a fresh key embedded in the header (jwk), no kid', await sign({ alg: 'ES256', typ: 'at+jwt', jwk: await exportJWK(strangerEs256.publicKey) }, good, strangerEs256.privateKey))
+  bearer('a fresh key embedded in the header (jwk), with the server\'s kid', await sign({ ...atJwt, jwk: await exportJWK(strangerEs256.publicKey) }, good, strangerEs256.privateKey))
+  bearer('the server\'s key, a kid that names no key', await legit(good, { ...atJwt, kid: 'no-such-kid' }))
+  bearer('the server\'s key, no kid', await legit(good, { alg: server.alg, typ: 'at+jwt' }))
+
+  // typ
+  bearer('missing typ', await legit(good, { alg: server.alg, kid: server.kid }))
+  bearer('typ JWT', await legit(good, { ...atJwt, typ: 'JWT' }))
+  bearer('typ dpop+jwt', await legit(good, { ...atJwt, typ: 'dpop+jwt' }))
+
+  // changed after signing
+  bearer('a tampered payload: the real token\'s scope widened, signature kept', withClaims(real, (claims) => ({ ...claims, scope: 'messages:read keys:admin' })))
+  bearer('a tampered payload: a legit token\'s sub and client_id changed, signature kept', withClaims(legitGood, (claims) => ({ ...claims, sub: another.id, client_id: another.id })))
+  bearer('a tampered payload: a legit token\'s exp extended, signature kept', withClaims(legitGood, (claims) => ({ ...claims, exp: now + 86400 })))
+  bearer('a tampered signature (real token)', tamperSignature(real))
+  bearer('a tampered signature (legit token)', tamperSignature(legitGood))
+  bearer('the header and claims of one token with the signature of another', `${legitGood.split('.').slice(0, 2).join('.')}.${real.split('.')[2] ?? ''}`)
+
+  // one claim wrong, signed with the server's key
+  bearer('wrong iss', await legit({ ...good, iss: 'https://someone-else.example.com' }))
+  bearer('iss with a trailing slash', await legit({ ...good, iss: `${iss}/` }))
+  bearer('no iss', await legit(without('iss')))
+  bearer('wrong aud', await legit({ ...good, aud: 'another-api' }))
+  bearer('no aud', await legit(without('aud')))
+  bearer('expired', await legit({ ...good, iat: now - 700, exp: now - 100 }))
+  bearer('no exp', await legit(without('exp')))
+  bearer('nbf in the future', await legit({ ...good, nbf: now + 300 }))
+  bearer('no iat', await legit(without('iat')))
+  bearer('no jti', await legit(without('jti')))
+  bearer('no scope', await legit(without('scope')))
+  bearer('no sub', await legit(without('sub')))
+  bearer('no client_id', await legit(without('client_id')))
+  bearer('client_id of another key', await legit({ ...good, client_id: another.id }))
+  bearer('client_id that is no key', await legit({ ...good, client_id: 'zzzzzzzzzzzz' }))
+  bearer('sub of another key, client_id ours', await legit({ ...good, sub: another.id }))
+  bearer('a sub (and client_id) that is no key', await legit({ ...good, sub: 'aaaaaaaaaaaa', client_id: 'aaaaaaaaaaaa' }))
+  bearer('a sub (and client_id) that is not a key id', await legit({ ...good, sub: 'admin', client_id: 'admin' }))
+
+  // not even a token
+  cases.push(
+    ['empty Bearer', { authorization: 'Bearer ' }, true],
+    ['Bearer alone', { authorization: 'Bearer' }, true],
+    ['garbage Bearer', { authorization: 'Bearer not.a.jwt' }, true],
+    ['the key as a bearer token', { authorization: `Bearer ${key}` }, true],
+    ['two credentials at once', { ...withKey(key), ...withToken(real) }, true],
+    ['Basic scheme', { authorization: `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}` }, false],
+    ['malformed key: empty', { 'x-api-key': '' }, false],
+    ['malformed key: wrong prefix', { 'x-api-key': key.replace('msk_', 'sk_') }, false],
+    ['malformed key: truncated', { 'x-api-key': key.slice(0, -1) }, false],
+    ['malformed key: too long', { 'x-api-key': `${key}A` }, false],
+    ['malformed key: upper-case id', { 'x-api-key': key.replace(id, id.toUpperCase()) }, false],
+    ['right keyId, wrong secret', withKey(formatKey(id, newSecret())), false],
+    ['unknown keyId', withKey(formatKey('zzzzzzzzzzzz', newSecret())), false]
+  )
+
+  // The real and the legit token again first: verified tokens are remembered by the token
+  // itself, and a token differing from one in one character must still be checked in full.
+  for (const token of [real, legitGood]) t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token), remoteAddress: ip })).statusCode, 200, 'a valid token (now remembered)')
   const bodies = new Set<string>()
-  for (const [name, headers] of cases) {
-    const res = await app.inject({ url: '/api/v1/messages', headers })
+  let failures = (await app.keyStore.authFailures(ip)).count
+  for (const [name, headers, presentedToken] of cases) {
+    const res = await app.inject({ url: '/api/v1/messages', headers, remoteAddress: ip })
     t.equal(res.statusCode, 401, name)
-    t.equal(res.headers['www-authenticate'], 'ApiKey realm="missive", Bearer realm="missive"', `${name}: challenge`)
+    t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, presentedToken ? BAD_TOKEN : PLAIN_BEARER].sort(), `${name}: challenge`)
+    const counted = (await app.keyStore.authFailures(ip)).count
+    t.equal(counted, failures + 1, `${name}: counted as one authentication failure`)
+    failures = counted
     bodies.add(res.body)
   }
   t.equal(bodies.size, 1, 'one body for every case: nothing says which part was wrong')
   t.same(JSON.parse([...bodies][0] ?? '{}'), { statusCode: 401, error: 'Unauthorized', message: 'Authentication required: a valid API key or bearer token', code: 'UNAUTHORIZED' })
+
+  const anonymous = await app.inject({ url: '/api/v1/messages', remoteAddress: ip })
+  t.equal(anonymous.statusCode, 401)
+  t.same(challenges(anonymous.headers['www-authenticate']), [KEY_CHALLENGE, PLAIN_BEARER].sort(), 'no credential: no error code (RFC 6750 section 3.1)')
+  t.equal((await app.keyStore.authFailures(ip)).count, failures, 'and not counted')
+
+  for (const token of [real, legitGood]) t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token), remoteAddress: '198.51.100.3' })).statusCode, 200, 'the valid tokens still work')
+})
+
+t.test('a bearer-only route refuses a bad token with the Bearer challenge alone', async (t) => {
+  const app = await build(t, { store: 'memory', config })
+  const { key } = await makeKey(app, ['messages:read'])
+  const real = await tokenFor(app, key)
+  const bad = await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: withToken(tamperSignature(real)) })
+  t.equal(bad.statusCode, 401)
+  t.equal(bad.headers['www-authenticate'], BAD_TOKEN)
+  const none = await app.inject({ method: 'POST', url: '/api/v1/auth/revoke' })
+  t.equal(none.statusCode, 401)
+  t.equal(none.headers['www-authenticate'], PLAIN_BEARER, 'no token: no error code')
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: withToken(real) })).statusCode, 204, 'the real token is accepted')
+  const revoked = await app.inject({ url: '/api/v1/messages', headers: withToken(real) })
+  t.equal(revoked.statusCode, 401, 'a revoked token')
+  t.same(challenges(revoked.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN].sort(), 'is an invalid_token too')
 })
 
 t.test('revoked and expired keys, and a rotated key after its grace, are 401', async (t) => {
@@ -95,24 +238,31 @@ t.test('revoked and expired keys, and a rotated key after its grace, are 401', a
 })
 
 t.test('an expired token is refused even when the clock only just passed it', async (t) => {
+  // The clock is moved through Date.now, replaced before the app is built: the token
+  // verifier reads the clock it was given at construction.
+  const realNow = Date.now
+  let offset = 0
+  Date.now = () => realNow() + offset
+  t.teardown(() => { Date.now = realNow })
   const app = await build(t, { store: 'memory', config: { ...config, JWT_TTL_SECONDS: 30 } })
   const { key } = await makeKey(app, ['messages:read'])
   const token = await tokenFor(app, key)
   t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 200)
-  const realNow = Date.now
-  t.teardown(() => { Date.now = realNow })
-  Date.now = () => realNow() + 31_000
-  t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 401)
+  offset = 31_000
+  const res = await app.inject({ url: '/api/v1/messages', headers: withToken(token) })
+  t.equal(res.statusCode, 401)
+  t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN].sort())
 })
 
 t.test('a token accepted once (and so remembered by the verifier cache) is refused once it expires', async (t) => {
   const app = await build(t, { store: 'redis', config })
   const { id } = await makeKey(app, ['messages:read'])
+  const server = await app.issuerKeys.signing()
   const now = Math.floor(Date.now() / 1000)
-  const token = forge({ alg: 'HS256', typ: 'JWT' }, { iss: app.config.publicUrl, aud: 'missive-api', sub: id, scope: 'messages:read', jti: 'short-lived', iat: now, exp: now + 2 })
+  const token = await sign({ alg: server.alg, typ: 'at+jwt', kid: server.kid }, { iss: app.config.publicUrl, aud: 'missive-api', sub: id, client_id: id, scope: 'messages:read', jti: 'short-lived', iat: now, exp: now + 2 }, server.privateKey)
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 200)
   await sleep((now + 2) * 1000 - Date.now() + 300)
   const res = await app.inject({ url: '/api/v1/messages', headers: withToken(token) })
   t.equal(res.statusCode, 401)
-  t.ok(res.headers['www-authenticate'])
+  t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN].sort())
 })

@@ -3,8 +3,6 @@ import { main } from '../../scripts/keys.js'
 import { build, sleep, testRedis } from '../helper.js'
 import { withKey } from '../api/api-helper.js'
 
-const config = { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
-
 /** Runs the tool in-process; stdout must be written only through `out`. */
 async function keys (argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number, out: string[], err: string[], stray: string }> {
   const out: string[] = []
@@ -21,7 +19,7 @@ async function keys (argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: nu
 }
 
 t.test('create makes the first admin key against the server\'s store; stdout is one JSON object', async (t) => {
-  const app = await build(t, { store: 'redis', config })
+  const app = await build(t, { store: 'redis' })
   const env = { REDIS_URL: (await testRedis()).url }
   const created = await keys(['create', '--name', 'first admin', '--scopes', 'keys:admin,messages:read', '--expires-in-days', '7'], env)
   t.equal(created.code, 0, created.err.join('\n'))

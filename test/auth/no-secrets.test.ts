@@ -3,11 +3,9 @@ import { formatKey, newSecret, parseKey } from '../../src/api-keys.js'
 import { build } from '../helper.js'
 import { makeKey, withKey, withToken } from '../api/api-helper.js'
 
-const config = { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
-
 t.test('no response or log line ever holds a key, a token or a hash; security events are logged', async (t) => {
   const logs: string[] = []
-  const app = await build(t, { store: 'redis', config, logs })
+  const app = await build(t, { store: 'redis', logs })
   const admin = await makeKey(app, ['keys:admin', 'messages:read', 'messages:write', 'messages:delete', 'metrics:read'])
   const secrets: string[] = [admin.key, parseKey(admin.key)?.secret ?? '']
   const bodies: string[] = []
@@ -33,6 +31,7 @@ t.test('no response or log line ever holds a key, a token or a hash; security ev
   await call('GET', '/api/v1/keys', withKey(admin.key))
   await call('GET', `/api/v1/keys/${svc.id as string}`, withKey(admin.key))
   await call('GET', '/metrics', withKey(admin.key))
+  await call('GET', '/.well-known/jwks.json', {})
   await call('GET', '/api/v1/messages', withKey(formatKey(svc.id, newSecret())))
   await call('GET', '/api/v1/messages', withToken(`${token.slice(0, -3)}xyz`))
   await call('GET', '/api/v1/messages', { authorization: `Basic ${Buffer.from(svc.key).toString('base64')}` })
@@ -41,6 +40,13 @@ t.test('no response or log line ever holds a key, a token or a hash; security ev
   await call('DELETE', `/api/v1/keys/${svc.id as string}`, withKey(admin.key))
   await call('GET', '/api/v1/messages', withKey(rotated.key))
 
+  // The private half of every issuer key (stored as a JWK, plain without ENCRYPTION_KEY).
+  const issuerKeys = await app.issuerKeyStore.list()
+  t.ok(issuerKeys.length > 0, 'the app has an issuer key')
+  for (const issuerKey of issuerKeys) {
+    const privateJwk = JSON.parse(issuerKey.sealedPrivateJwk) as { d?: string }
+    secrets.push(issuerKey.sealedPrivateJwk, privateJwk.d ?? '')
+  }
   const stored = await app.keyStore.get(svc.id)
   const adminStored = await app.keyStore.get(admin.id)
   for (const hash of [stored?.hash, stored?.previousHash, adminStored?.hash]) if (hash != null) secrets.push(hash, hash.split('$').at(-1) ?? '')

@@ -3,8 +3,6 @@ import type { App } from '../../src/app.js'
 import { build, sleep } from '../helper.js'
 import { makeKey, tokenFor, withKey, withToken } from '../api/api-helper.js'
 
-const config = { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
-
 /** ms until `headers` get a 401 from `app`, polling; fails the test after 5 s. */
 async function msUntilRefused (t: { fail: (message: string) => void }, app: App, headers: Record<string, string>): Promise<number> {
   const started = Date.now()
@@ -19,8 +17,8 @@ async function msUntilRefused (t: { fail: (message: string) => void }, app: App,
 }
 
 async function twoInstances (t: Parameters<typeof build>[0]): Promise<[App, App]> {
-  const a = await build(t, { store: 'redis', config })
-  const b = await build(t, { store: 'redis', flush: false, config })
+  const a = await build(t, { store: 'redis' })
+  const b = await build(t, { store: 'redis', flush: false })
   return [a, b]
 }
 

@@ -9,12 +9,10 @@ import { testCluster } from './cluster.js'
 // The whole service on a real 3-master Redis Cluster (REDIS_CLUSTER_NODES), through the
 // production app factory: every route that touches the store, on keys spread over all masters.
 
-const JWT_SECRET = 'a-test-secret-that-is-long-enough-0123456789'
-
 async function onCluster (t: Test, config: ConfigOverrides = {}, flush = true): Promise<App> {
   const cluster = await testCluster()
   if (flush) await cluster.flushAll()
-  return await build(t, { store: 'redis', config: { REDIS_CLUSTER_NODES: cluster.nodes, JWT_SECRET, ...config } })
+  return await build(t, { store: 'redis', config: { REDIS_CLUSTER_NODES: cluster.nodes, ...config } })
 }
 
 t.test('create, read, delete', async (t) => {

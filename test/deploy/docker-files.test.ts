@@ -249,15 +249,17 @@ t.test('compose: the api container is locked down', async (t) => {
 
 t.test('compose: secrets come from the env file, never from the compose file', async (t) => {
   const env = envList(api)
-  for (const name of ['JWT_SECRET', 'ENCRYPTION_KEY', 'PUBLIC_URL']) {
+  for (const name of ['ENCRYPTION_KEY', 'PUBLIC_URL']) {
     t.match(env[name], new RegExp(`^\\$\\{${name}(:\\?[^}]*)?\\}$`), `${name} is \${${name}} from .env`)
   }
   t.notMatch(read('docker-compose.yml'), /requirepass\s+[^$\s-]/, 'no literal Redis password')
 
   const example = read('.env.example')
-  for (const name of ['REDIS_PASSWORD', 'PUBLIC_URL', 'JWT_SECRET', 'ENCRYPTION_KEY']) {
+  for (const name of ['REDIS_PASSWORD', 'PUBLIC_URL', 'ENCRYPTION_KEY']) {
     t.match(example, new RegExp(`^${name}=$`, 'm'), `.env.example names ${name}, with no value`)
   }
+  t.notMatch(example, /^JWT_SECRET=/m, 'JWT_SECRET is no longer asked for')
+  t.equal(env.JWT_SECRET, undefined, 'nor passed by compose')
   const ignored = (file: string): boolean => spawnSync('git', ['check-ignore', '-q', file], { cwd: root }).status === 0
   t.ok(ignored('.env'), '.env is git-ignored')
   t.notOk(ignored('.env.example'), '.env.example is not')
@@ -272,7 +274,7 @@ t.test('docker compose config accepts the file', { skip: noCompose }, async (t) 
   const dir = mkdtempSync(join(tmpdir(), 'missive-compose-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const envFile = join(dir, 'env')
-  writeFileSync(envFile, 'REDIS_PASSWORD=0123456789abcdef\nPUBLIC_URL=https://missive.example.com\nJWT_SECRET=0123456789abcdef0123456789abcdef\nENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n')
+  writeFileSync(envFile, 'REDIS_PASSWORD=0123456789abcdef\nPUBLIC_URL=https://missive.example.com\nENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n')
   const config = spawnSync('docker', ['compose', '--env-file', envFile, '-f', join(root, 'docker-compose.yml'), 'config', '--format', 'json'], { cwd: root, encoding: 'utf8', timeout: 60_000 })
   t.equal(config.status, 0, config.stderr)
   const resolved = JSON.parse(config.stdout) as Compose

@@ -65,7 +65,6 @@ export async function serverForLoad (t: Test, redisUrl: string, extraEnv: Record
   const server = await startServer({
     ...extraEnv,
     REDIS_URL: redisUrl,
-    JWT_SECRET: 'x'.repeat(32),
     LOG_LEVEL: 'warn',
     RATE_LIMIT_CREATE_MAX: '1000000',
     RATE_LIMIT_READ_MAX: '1000000'

@@ -12,7 +12,7 @@ import { build, createMessage, sleep } from '../helper.js'
 t.test('appendonly yes: messages, view counts and API keys survive a Redis restart', async (t) => {
   const redis = await RedisServer.start(['--appendonly', 'yes'])
   t.teardown(async () => { await redis.destroy() })
-  const config = { REDIS_URL: redis.url, JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
+  const config = { REDIS_URL: redis.url }
   const app = await build(t, { store: 'redis', config })
 
   const unlimited = await createMessage(app, { content: 'still here' })

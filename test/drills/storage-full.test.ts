@@ -8,7 +8,7 @@ import { makeKey, withKey } from '../api/api-helper.js'
 t.test('storage full: creates get 507 with the standard body; what was stored stays readable', async (t) => {
   const redis = await RedisServer.start(['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction'])
   t.teardown(async () => { await redis.destroy() })
-  const app = await build(t, { store: 'redis', config: { REDIS_URL: redis.url, MESSAGE_MAX_BYTES: 65536, JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789', AUTH_FAILURE_MAX: 2 } })
+  const app = await build(t, { store: 'redis', config: { REDIS_URL: redis.url, MESSAGE_MAX_BYTES: 65536, AUTH_FAILURE_MAX: 2 } })
   const { id: keyId, key } = await makeKey(app, ['messages:read'])
 
   const unlimited = await createMessage(app, { content: 'kept, unlimited views' })

@@ -8,9 +8,8 @@ import { build } from '../helper.js'
 // (test/auth/revocation.test.ts, test/api/auth.test.ts). What remains: the /api/v1 data a
 // service writes through one instance is the same through any other.
 t.test('two instances: a key made on one works on the other; owned messages listed and deleted across them', async (t) => {
-  const config = { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }
-  const a = await build(t, { store: 'redis', config })
-  const b = await build(t, { store: 'redis', flush: false, config })
+  const a = await build(t, { store: 'redis' })
+  const b = await build(t, { store: 'redis', flush: false })
   const admin = await makeKey(a, ['keys:admin'])
   const made = await a.inject({ method: 'POST', url: '/api/v1/keys', headers: withKey(admin.key), payload: { name: 'svc', scopes: ['messages:read', 'messages:write', 'messages:delete'] } })
   t.equal(made.statusCode, 201)

@@ -47,13 +47,19 @@ export async function startServer (env: Record<string, string>, port: number): P
   }
 }
 
-/** Runs the built server to completion (for start-up failures). */
-export async function runServerToExit (env: Record<string, string>): Promise<{ code: number | null, stdout: string, stderr: string }> {
+/**
+ * Runs the built server to completion (for start-up failures). A server that starts after
+ * all is killed after `timeoutMs` (code null), so a test that expected a refusal fails
+ * instead of hanging with a server left running.
+ */
+export async function runServerToExit (env: Record<string, string>, timeoutMs = 15_000): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const child = spawn(process.execPath, [serverEntry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  clearTimeout(timer)
   return { code, stdout, stderr }
 }

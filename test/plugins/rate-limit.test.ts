@@ -26,7 +26,7 @@ t.test('create limit: 429 with Retry-After and x-ratelimit-* headers, per IP', a
 })
 
 t.test('counters live in Redis under rl:<route>-<client>', async (t) => {
-  const app = await build(t, { store: 'redis', config: { JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789', RATE_LIMIT_READ_MAX: 2 } })
+  const app = await build(t, { store: 'redis', config: { RATE_LIMIT_READ_MAX: 2 } })
   const { key } = await makeKey(app, ['messages:read'])
   await app.inject({ url: '/msg/AAAAAAAAAAAAAAAAAAAAAA', remoteAddress: '203.0.113.5' })
   await app.inject({ url: '/msg/AAAAAAAAAAAAAAAAAAAAAA', remoteAddress: '203.0.113.5' })

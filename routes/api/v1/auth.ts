@@ -18,12 +18,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: TokenRequestSchema,
       response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 503) }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const principal = principalOf(request)
     const asked = request.body.scopes ?? principal.scopes
     if (!asked.every((scope) => principal.scopes.includes(scope))) throw new Forbidden()
-    const { token, expiresIn } = app.issueToken(principal, asked)
+    const { token, expiresIn } = await app.issueToken(principal, asked)
     request.log.info({ event: 'token.issued', keyId: principal.keyId, ip: request.ip }, 'access token issued')
+    // RFC 6749 §5.1, as at POST /oauth/token: a token response is never cached.
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     return { access_token: token, token_type: 'Bearer' as const, expires_in: expiresIn, scope: asked.join(' ') }
   })
 
