@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Missive: build with the dev dependencies, run with the production ones only.
-# No secret is baked in: JWT_SECRET, ENCRYPTION_KEY, REDIS_URL and TLS files come from
+# No secret is baked in: ENCRYPTION_KEY, REDIS_URL and TLS files come from
 # the environment (docker-compose.yml reads them from .env) or mounted files at run time.
 
 ARG NODE_IMAGE=node:20-bookworm-slim

@@ -12,7 +12,7 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'Prometheus metrics',
       tags: ['operations'],
-      security: eitherCredential,
+      security: eitherCredential('metrics:read'),
       headers: CredentialHeadersSchema,
       response: {
         200: { content: { 'text/plain': { schema: Type.String({ description: 'Prometheus text exposition format' }) } } },

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { SCOPES } from '../src/api-keys.js'
+import { SCOPES, type Scope } from '../src/api-keys.js'
 
 export const ScopeSchema = Type.Union(SCOPES.map((scope) => Type.Literal(scope)), { description: 'a permission of an API key' })
 
@@ -8,7 +8,7 @@ export const ScopeSchema = Type.Union(SCOPES.map((scope) => Type.Literal(scope))
  * plugin reads them before validation; a request must carry exactly one.
  */
 const ApiKeyHeader = Type.Optional(Type.String({ description: 'an API key: msk_<keyId>_<secret>' }))
-const BearerHeader = Type.Optional(Type.String({ description: 'Bearer <access token from POST /api/v1/auth/token>' }))
+const BearerHeader = Type.Optional(Type.String({ description: 'Bearer <access token from POST /oauth/token or POST /api/v1/auth/token>' }))
 export const CredentialHeadersSchema = Type.Object({ 'x-api-key': ApiKeyHeader, authorization: BearerHeader })
 /** The routes that take only one kind of credential document only that one. */
 export const ApiKeyHeadersSchema = Type.Object({ 'x-api-key': ApiKeyHeader })
@@ -30,12 +30,18 @@ export type TokenRequest = Static<typeof TokenRequestSchema>
 export const RevokeRequestSchema = Type.Object({}, { additionalProperties: false, description: 'empty, or no body at all' })
 
 export const TokenResponseSchema = Type.Object({
-  access_token: Type.String({ description: 'a JWT (HS256), shown once' }),
+  access_token: Type.String({ description: 'an RFC 9068 JWT access token (ES256 or EdDSA), shown once' }),
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer({ minimum: 0, description: 'seconds' }),
   scope: Type.String({ description: 'space-separated scopes' })
 }, { additionalProperties: false })
 export type TokenResponse = Static<typeof TokenResponseSchema>
 
-/** The OpenAPI security requirement of a route that takes either credential. */
-export const eitherCredential: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerAuth: [] }]
+/**
+ * The OpenAPI security requirement of a route that takes either credential: an API key, a
+ * bearer token, or (the same token, described as what issues it) the OAuth 2.0 client
+ * credentials flow with the scope the route needs.
+ */
+export function eitherCredential (scope: Scope): Array<Record<string, string[]>> {
+  return [{ apiKey: [] }, { bearerAuth: [] }, { oauth2: [scope] }]
+}

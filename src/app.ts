@@ -19,8 +19,10 @@ import apiKeyRoutes from '../routes/api/v1/keys.js'
 import apiMessageRoutes from '../routes/api/v1/messages.js'
 import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
+import oauthRoutes from '../routes/oauth.js'
 import publicRoutes from '../routes/public.js'
 import assetRoutes from '../routes/assets.js'
+import wellKnownRoutes from '../routes/well-known.js'
 import type { Config } from './config.js'
 import { serverOptions, type ServerOptionsOverrides } from './server-options.js'
 
@@ -54,6 +56,8 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(publicRoutes)
   await app.register(assetRoutes)
   await app.register(metricsRoutes)
+  await app.register(wellKnownRoutes)
+  await app.register(oauthRoutes)
   await app.register(apiAuthRoutes, { prefix: '/api/v1' })
   await app.register(apiMessageRoutes, { prefix: '/api/v1' })
   await app.register(apiKeyRoutes, { prefix: '/api/v1' })

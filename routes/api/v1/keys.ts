@@ -9,7 +9,7 @@ import { CreateKeyBodySchema, IssuedKeySchema, KeyIdParamsSchema, KeyItemSchema,
 const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const common = {
     tags: ['keys'],
-    security: eitherCredential,
+    security: eitherCredential('keys:admin'),
     headers: CredentialHeadersSchema
   }
   const onRequest = app.authorize('keys:admin')

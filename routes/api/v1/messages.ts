@@ -25,7 +25,7 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'Create a message owned by the calling key',
       tags: ['messages'],
-      security: eitherCredential,
+      security: eitherCredential('messages:write'),
       headers: CredentialHeadersSchema,
       body: CreateMessageBodySchema,
       response: { 201: OwnedMessageCreatedSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 503, 507) }
@@ -41,7 +41,7 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'The calling key\'s live messages, newest first',
       tags: ['messages'],
-      security: eitherCredential,
+      security: eitherCredential('messages:read'),
       headers: CredentialHeadersSchema,
       querystring: ListMessagesQuerySchema,
       response: { 200: MessageListSchema, ...errorResponses(400, 401, 403, 429, 503) }
@@ -62,7 +62,7 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'Read a message (counts a view)',
       tags: ['messages'],
-      security: eitherCredential,
+      security: eitherCredential('messages:read'),
       headers: CredentialHeadersSchema,
       params: MessageIdParamsSchema,
       response: { 200: MessageReadSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
@@ -74,7 +74,7 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'Delete a message the calling key owns',
       tags: ['messages'],
-      security: eitherCredential,
+      security: eitherCredential('messages:delete'),
       headers: CredentialHeadersSchema,
       params: MessageIdParamsSchema,
       response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) }

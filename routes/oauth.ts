@@ -1,0 +1,169 @@
+import formBody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { VerifiedKey } from '../src/api-keys.js'
+import { bodyEncodingError } from '../src/body-encoding.js'
+import { grantedScopes, GRANT_TYPE } from '../src/auth/oauth/client-credentials.js'
+import { type ClientForm, readClientCredentials } from '../src/auth/oauth/client-auth.js'
+import { INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH } from '../src/auth/oauth/metadata.js'
+import { OAuthError } from '../src/auth/oauth/oauth-errors.js'
+import {
+  ClientAuthHeadersSchema, IntrospectionResponseSchema, oauthErrorResponses,
+  TokenFormSchema, TokenOperationFormSchema
+} from '../schemas/oauth.js'
+import { TokenResponseSchema } from '../schemas/auth.js'
+
+/** a token request is a few hundred bytes; an introspected JWT about one kilobyte */
+const FORM_BODY_LIMIT = 8192
+const FORM = 'application/x-www-form-urlencoded'
+
+/**
+ * OAuth 2.0 for services (API.md section 6): the client credentials grant (RFC 6749 §4.4),
+ * revocation (RFC 7009) and introspection (RFC 7662). Encapsulated, so that its form body
+ * parser and its error handler (RFC 6749 §5.2 bodies) apply to these routes only; 429,
+ * 503 and 500 go on to the app's handler and keep the standard body.
+ *
+ * The client is an API key: client_id = keyId, client_secret = the whole key. Its
+ * verification is the one /api/v1 uses (argon2 once per cache period, the lockout before
+ * any hash, revocation), and a failed one counts toward the per-IP lockout.
+ */
+const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Form bodies only (RFC 6749 §4.4.2, RFC 7009 §2.1, RFC 7662 §2.1): the app's JSON parser
+  // is removed in this context, so a JSON body is refused instead of read.
+  app.removeAllContentTypeParsers()
+  await app.register(formBody, { bodyLimit: FORM_BODY_LIMIT })
+  // @fastify/formbody reads the bytes as they come: a compressed or non-UTF-8 body is
+  // refused here, before it is parsed into nonsense (the JSON parser does the same).
+  app.addHook('preParsing', async (request) => {
+    const unreadable = bodyEncodingError(request.headers)
+    if (unreadable !== null) throw new OAuthError('invalid_request', `the body must be ${FORM}, UTF-8, without Content-Encoding`)
+  })
+
+  app.setErrorHandler(function oauthErrors (error: FastifyError | OAuthError, request, reply) {
+    const oauth = toOAuthError(error)
+    // Not an OAuth failure (rate limit, store down, a bug): the app's handler answers.
+    if (oauth === null) throw error
+    request.log.info({ statusCode: oauth.statusCode, error: oauth.error }, oauth.description)
+    if (oauth.statusCode === 401) reply.header('www-authenticate', 'Basic realm="missive"')
+    return reply.code(oauth.statusCode).type('application/json; charset=utf-8')
+      .send({ error: oauth.error, error_description: oauth.description })
+  })
+
+  /** The client behind the request, or an OAuthError; the lockout applies before any hash. */
+  async function authenticateClient (request: FastifyRequest, reply: FastifyReply, form: ClientForm): Promise<VerifiedKey> {
+    let credentials
+    try {
+      credentials = readClientCredentials(request.headers.authorization, form)
+    } catch (err) {
+      if (err instanceof OAuthError && err.error === 'invalid_client') {
+        await app.authFailures.ensureNotLocked(request, reply)
+        await app.authFailures.count(request, reply, 'oauth-client-malformed')
+      }
+      throw err
+    }
+    if (credentials === null) throw new OAuthError('invalid_client', 'client authentication is required (HTTP Basic or client_secret_post)')
+    await app.authFailures.ensureNotLocked(request, reply)
+    const key = await app.apiKeys.verifyKey(credentials.clientSecret)
+    if (key === null) {
+      await app.authFailures.count(request, reply, 'oauth-client', credentials.clientId)
+      throw new OAuthError('invalid_client', 'client authentication failed')
+    }
+    app.apiKeys.noteUse(key.keyId)?.catch((err: unknown) => request.log.warn({ err }, 'could not record lastUsedAt'))
+    return key
+  }
+
+  /** RFC 7009 §2.1 and RFC 7662 §2.1: a client sees its own tokens; a keys:admin client sees every token. */
+  const mayHandle = (client: VerifiedKey, subject: string): boolean => subject === client.keyId || client.scopes.includes('keys:admin')
+
+  app.post(TOKEN_PATH, {
+    onRequest: app.readLimit,
+    schema: {
+      summary: 'OAuth 2.0 token endpoint: the client credentials grant',
+      description: 'RFC 6749 §4.4. client_id = key id, client_secret = the whole API key, by HTTP Basic or in the form. ' +
+        'The response carries Cache-Control: no-store and Pragma: no-cache.',
+      tags: ['oauth'],
+      consumes: [FORM],
+      // Client authentication (Basic or form) is described, not declared as a security
+      // scheme: OpenAPI's oauth2 scheme is what these routes implement, not what they take.
+      headers: ClientAuthHeadersSchema,
+      body: TokenFormSchema,
+      response: { 200: TokenResponseSchema, ...oauthErrorResponses }
+    }
+  }, async (request, reply) => {
+    const { grant_type: grantType, scope } = request.body
+    // The cheap checks first: a request that cannot succeed costs no hash.
+    if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required')
+    if (grantType !== GRANT_TYPE) throw new OAuthError('unsupported_grant_type', 'only the client_credentials grant is supported')
+    const client = await authenticateClient(request, reply, request.body)
+    const scopes = grantedScopes(scope, client.scopes)
+    const { token, expiresIn } = await app.issueToken({
+      keyId: client.keyId, scopes: client.scopes, via: 'api-key', rateLimit: client.rateLimit, validUntil: client.expiresAt, token: null
+    }, scopes)
+    request.log.info({ event: 'token.issued', keyId: client.keyId, via: 'oauth', ip: request.ip }, 'access token issued')
+    // RFC 6749 §5.1: a token response is never cached.
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    return { access_token: token, token_type: 'Bearer' as const, expires_in: expiresIn, scope: scopes.join(' ') }
+  })
+
+  app.post(REVOCATION_PATH, {
+    onRequest: app.readLimit,
+    schema: {
+      summary: 'OAuth 2.0 token revocation',
+      description: 'RFC 7009. 200 for any token, known or not; revokes it when it was issued to the client (any token for a keys:admin client).',
+      tags: ['oauth'],
+      consumes: [FORM],
+      headers: ClientAuthHeadersSchema,
+      body: TokenOperationFormSchema,
+      response: { 200: { type: 'null', description: 'revoked, or nothing to revoke' }, ...oauthErrorResponses }
+    }
+  }, async (request, reply) => {
+    const client = await authenticateClient(request, reply, request.body)
+    const { token } = request.body
+    if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
+    // An invalid, expired or foreign token gets the same 200 (RFC 7009 §2.2): nothing is learnt.
+    const live = await app.liveToken(token)
+    if (live !== null && mayHandle(client, live.claims.sub)) {
+      await app.keyStore.denyToken(live.claims.jti, live.claims.exp * 1000)
+      request.log.info({ event: 'token.revoked', keyId: live.claims.sub, by: client.keyId, via: 'oauth', ip: request.ip }, 'access token revoked')
+    }
+    return reply.code(200).send()
+  })
+
+  app.post(INTROSPECTION_PATH, {
+    onRequest: app.readLimit,
+    schema: {
+      summary: 'OAuth 2.0 token introspection',
+      description: 'RFC 7662. A live token of the client (any token for a keys:admin client) is described; anything else is exactly {"active":false}.',
+      tags: ['oauth'],
+      consumes: [FORM],
+      headers: ClientAuthHeadersSchema,
+      body: TokenOperationFormSchema,
+      response: { 200: IntrospectionResponseSchema, ...oauthErrorResponses }
+    }
+  }, async (request, reply) => {
+    const client = await authenticateClient(request, reply, request.body)
+    const { token } = request.body
+    if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
+    const live = await app.liveToken(token)
+    if (live === null || !mayHandle(client, live.claims.sub)) return { active: false as const }
+    const { scope, client_id: clientId, sub, iss, aud, exp, iat, jti } = live.claims
+    return { active: true as const, scope, client_id: clientId, sub, iss, aud, exp, iat, jti, token_type: 'Bearer' }
+  })
+}
+
+/** What a failure of these routes is in RFC 6749 terms; null when it is not an OAuth matter. */
+function toOAuthError (error: FastifyError | OAuthError): OAuthError | null {
+  if (error instanceof OAuthError) return error
+  if (error.validation !== undefined && error.validationContext === 'body' && /must be object/.test(error.message)) {
+    return new OAuthError('invalid_request', `the body must be ${FORM}`)
+  }
+  if (error.validation !== undefined) return new OAuthError('invalid_request', 'the form is malformed: each parameter at most once and at most 4096 characters')
+  switch (error.statusCode) {
+    case 413: return new OAuthError('invalid_request', `the body is larger than ${FORM_BODY_LIMIT} bytes`, 413)
+    case 415: return new OAuthError('invalid_request', `the body must be ${FORM}`)
+    case 400: return new OAuthError('invalid_request', 'the request is malformed')
+    default: return null
+  }
+}
+
+export default oauthRoutes
