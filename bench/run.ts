@@ -179,7 +179,9 @@ async function main (): Promise<void> {
       RATE_LIMIT_CREATE_MAX: '1000000000',
       RATE_LIMIT_READ_MAX: '1000000000',
       RATE_LIMIT_API_MAX: '1000000000',
-      AUTH_FAILURE_MAX: '1000000000'
+      AUTH_FAILURE_MAX: '1000000000',
+      // the bearer scenario's one token must outlive the run (the default 900 s would not)
+      JWT_TTL_SECONDS: '86400'
     })
     const baseline = await startProcess('baseline', dist('bench/baseline-server.js'), { REDIS_URL: redisUrl })
     targets.push(app, baseline)

@@ -1,10 +1,11 @@
+import { createHmac } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiKeys, type Scope } from '../src/api-keys.js'
 import { AccessTokens, type VerifiedToken } from '../src/auth/access-tokens.js'
-import { defaultTiming, IssuerKeys } from '../src/auth/issuer-keys.js'
+import { defaultTiming, IssuerKeys, IssuerKeyUnusable } from '../src/auth/issuer-keys.js'
 import { aesGcmContent, plainContent } from '../src/content-cipher.js'
-import { Forbidden, TooManyAuthFailures, Unauthorized } from '../src/errors.js'
+import { Forbidden, StoreUnavailable, TooManyAuthFailures, Unauthorized } from '../src/errors.js'
 
 export type CredentialKind = 'api-key' | 'jwt'
 
@@ -65,6 +66,14 @@ export interface AuthFailureGate {
 export const AUTH_FAILURE_WINDOW_MS = 15 * 60 * 1000
 
 const REALM = 'realm="missive"'
+
+/**
+ * Names how issuer keys are sealed: 'plain', or 8 characters of an HMAC of a fixed label under
+ * ENCRYPTION_KEY (which says nothing about the key, and differs when the key does).
+ */
+function sealTag (encryptionKey: Buffer | null): string {
+  return encryptionKey === null ? 'plain' : createHmac('sha256', encryptionKey).update('missive issuer-key seal').digest('base64url').slice(0, 8)
+}
 
 /** The caller, on a route whose onRequest hooks authenticated it. */
 export function principalOf (request: FastifyRequest): Principal {
@@ -128,7 +137,9 @@ export default fp(async function auth (app) {
     alg: config.JWT_ALG,
     timing: { ...defaultTiming(config.JWT_KEY_ROTATION_DAYS, config.JWT_TTL_SECONDS), ...config.issuerKeyTiming },
     cipher: config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey),
-    onRefreshError: (err) => { app.log.warn({ err }, 'could not refresh the issuer keys from the store') }
+    sealTag: sealTag(config.encryptionKey),
+    onRefreshError: (err) => { app.log[err instanceof IssuerKeyUnusable ? 'error' : 'warn']({ err }, 'issuer keys: could not refresh or open the signing key') },
+    warn: (message) => { app.log.warn(message) }
   })
   // Made (or found) before the first request, so a fresh deployment has its key in the
   // JWKS at once; a store that is down now is retried on the first token and every minute.
@@ -254,8 +265,14 @@ export default fp(async function auth (app) {
   })
 
   app.decorate('issueToken', async function issueToken (principal: Principal, scopes: readonly string[]) {
-    const { token, expiresIn } = await accessTokens.issue(principal, scopes)
-    return { token, expiresIn }
+    try {
+      const { token, expiresIn } = await accessTokens.issue(principal, scopes)
+      return { token, expiresIn }
+    } catch (err) {
+      // The reason (ENCRYPTION_KEY differs between instances) is for the log, not the client.
+      if (err instanceof IssuerKeyUnusable) throw Object.assign(new StoreUnavailable(), { cause: err })
+      throw err
+    }
   })
 
   app.decorate('liveToken', async function liveToken (token: string) {

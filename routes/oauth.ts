@@ -39,6 +39,14 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (unreadable !== null) throw new OAuthError('invalid_request', `the body must be ${FORM}, UTF-8, without Content-Encoding`)
   })
 
+  // RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted
+  // from the request" (grant_type=, scope=, client_secret=, token= all mean: not sent).
+  app.addHook('preValidation', async (request) => {
+    const form = request.body
+    if (form === null || typeof form !== 'object') return
+    for (const [name, value] of Object.entries(form)) if (value === '') Reflect.deleteProperty(form, name)
+  })
+
   app.setErrorHandler(function oauthErrors (error: FastifyError | OAuthError, request, reply) {
     const oauth = toOAuthError(error)
     // Not an OAuth failure (rate limit, store down, a bug): the app's handler answers.

@@ -62,6 +62,8 @@ export class AccessTokens {
   private readonly ttlSeconds: number
   private readonly now: () => number
   private readonly verified = new LRUCache<string, VerifiedToken>({ max: 10_000 })
+  /** signature checks under way, so a burst of requests with one new token checks it once */
+  private readonly inFlight = new Map<string, Promise<VerifiedToken | null>>()
 
   constructor (private readonly keys: IssuerKeys, options: Options) {
     this.issuer = options.issuer
@@ -73,7 +75,9 @@ export class AccessTokens {
     const key = await this.keys.signing()
     const now = Math.floor(this.now() / 1000)
     const keyLimit = subject.validUntil === null ? Infinity : Math.floor(subject.validUntil / 1000)
-    const exp = Math.min(now + this.ttlSeconds, keyLimit)
+    // Nor its signing key's publication (never the limit with the real timing: a key signs
+    // until its period ends and stays published JWT_TTL_SECONDS longer).
+    const exp = Math.min(now + this.ttlSeconds, keyLimit, Math.floor(key.publishedUntil / 1000))
     const claims: TokenClaims = {
       iss: this.issuer,
       aud: AUDIENCE,
@@ -90,11 +94,20 @@ export class AccessTokens {
     return { token, expiresIn: exp - now, claims }
   }
 
-  /** The token's claims when it verifies, else null. Synchronous for a token seen before. */
+  /**
+   * The token's claims when it verifies, else null. Synchronous for a token seen before: its
+   * exp, and that its key is still published (a key removed from the store takes its
+   * tokens with it), are checked again on every hit.
+   */
   verify (token: string): VerifiedToken | null | Promise<VerifiedToken | null> {
     const cached = this.verified.get(token)
-    if (cached !== undefined && cached.claims.exp * 1000 > this.now()) return cached
-    return this.verifySignature(token)
+    if (cached !== undefined && cached.claims.exp * 1000 > this.now() && this.keys.isPublished(cached.kid)) return cached
+    let pending = this.inFlight.get(token)
+    if (pending === undefined) {
+      pending = this.verifySignature(token).finally(() => { this.inFlight.delete(token) })
+      this.inFlight.set(token, pending)
+    }
+    return pending
   }
 
   private async verifySignature (token: string): Promise<VerifiedToken | null> {
@@ -124,7 +137,8 @@ export class AccessTokens {
     const wellFormed = typeof claims.sub === 'string' && KEY_ID.test(claims.sub) && claims.client_id === claims.sub &&
       typeof claims.scope === 'string' && typeof claims.jti === 'string' && claims.jti !== '' &&
       typeof claims.exp === 'number' && typeof claims.iat === 'number'
-    if (!wellFormed) return null
+    // A token we issued never expires after its key leaves the JWKS: a later exp was not made here.
+    if (!wellFormed || claims.exp * 1000 > key.publishedUntil) return null
     const verified: VerifiedToken = Object.freeze({ claims: Object.freeze(claims), scopes: Object.freeze(claims.scope.split(' ').filter(Boolean)), kid })
     this.verified.set(token, verified, { ttl: Math.max(1, claims.exp * 1000 - this.now()) })
     return verified

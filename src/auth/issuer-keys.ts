@@ -36,11 +36,13 @@ export interface PublicJwk {
   readonly use: 'sig'
 }
 
-export interface SigningKey { readonly kid: string, readonly alg: IssuerAlg, readonly privateKey: CryptoKey }
-export interface VerificationKey { readonly kid: string, readonly alg: IssuerAlg, readonly publicKey: CryptoKey }
+/** `publishedUntil` (ms): no token of the key may expire later (it would outlive its key in the JWKS) */
+export interface SigningKey { readonly kid: string, readonly alg: IssuerAlg, readonly privateKey: CryptoKey, readonly publishedUntil: number }
+export interface VerificationKey { readonly kid: string, readonly alg: IssuerAlg, readonly publicKey: CryptoKey, readonly publishedUntil: number }
 
 /** The private part of a stored key cannot be opened (ENCRYPTION_KEY differs from the creator's). */
 export class IssuerKeyUnusable extends Error {
+  readonly statusCode = 503
   constructor (readonly keyName: string, cause: unknown) {
     super(`issuer key ${keyName} cannot be opened: every instance needs the same ENCRYPTION_KEY`, { cause })
     this.name = 'IssuerKeyUnusable'
@@ -52,6 +54,14 @@ interface Options {
   timing: IssuerKeyTiming
   /** seals the private JWK at rest (ENCRYPTION_KEY), or leaves it as is */
   cipher: ContentCipher
+  /**
+   * Names the sealing key (a digest of ENCRYPTION_KEY, or 'plain'), and is part of each key's
+   * name: instances that seal alike share keys; after ENCRYPTION_KEY changes, a key that
+   * can be opened is made at once instead of no token being issued until the next period.
+   */
+  sealTag?: string
+  /** a problem an operator should see (keys sealed with another ENCRYPTION_KEY) */
+  warn?: (message: string) => void
   now?: () => number
   onRefreshError?: (err: unknown) => void
 }
@@ -63,7 +73,7 @@ const UNKNOWN_KID_REFRESH_MS = 1000
  * The server's token-signing keys, shared by every instance through the store.
  *
  * Time is cut into periods of JWT_KEY_ROTATION_DAYS; the key of period p is named
- * `<alg>:<rotationMs>:<p>`, signs during p, and is created (by whichever instance first needs it, with
+ * `<alg>:<rotationMs>:<sealTag>:<p>`, signs during p, and is created (by whichever instance first needs it, with
  * the store's create-if-absent, so exactly one exists) a day before p starts: from then on
  * it is in the JWKS, so gateways that cache the JWKS know it before any token carries it.
  * After p it stays published (and accepted) until the last token it signed has expired,
@@ -78,6 +88,9 @@ export class IssuerKeys {
   private readonly cipher: ContentCipher
   private readonly now: () => number
   private readonly onRefreshError: (err: unknown) => void
+  private readonly sealTag: string
+  private readonly warn: (message: string) => void
+  private warnedForeignSeal = false
   /** every known key by kid, with its imported public key */
   private known = new Map<string, { stored: StoredIssuerKey, publicKey: CryptoKey }>()
   private readonly privateKeys = new Map<string, CryptoKey>()
@@ -94,11 +107,15 @@ export class IssuerKeys {
     this.cipher = options.cipher
     this.now = options.now ?? Date.now
     this.onRefreshError = options.onRefreshError ?? (() => {})
+    this.sealTag = options.sealTag ?? 'plain'
+    this.warn = options.warn ?? (() => {})
   }
 
   /** First sync (failures reported, not thrown: the store may come later) and the refresh timer. */
   async start (): Promise<void> {
-    await this.refresh().catch(this.onRefreshError)
+    // signing() also opens the private key: a key this instance cannot use is reported now,
+    // not on the first token request.
+    await this.refresh().then(async () => await this.signing()).catch(this.onRefreshError)
     this.timer = setInterval(() => { this.refresh().catch(this.onRefreshError) }, this.timing.refreshMs)
     this.timer.unref()
   }
@@ -124,7 +141,7 @@ export class IssuerKeys {
       privateKey = await this.openPrivate(entry.stored)
       this.privateKeys.set(kid, privateKey)
     }
-    return { kid, alg, privateKey }
+    return { kid, alg, privateKey, publishedUntil: this.publishedUntil(entry.stored) }
   }
 
   /** The public keys a token may be signed with now: what /.well-known/jwks.json serves. */
@@ -132,29 +149,39 @@ export class IssuerKeys {
     const now = this.now()
     const keys: PublicJwk[] = []
     for (const { stored } of this.known.values()) {
-      if (this.isPublished(stored, now)) keys.push({ ...stored.publicJwk, kid: stored.kid, alg: stored.alg, use: 'sig' } as PublicJwk)
+      if (this.isKeyPublished(stored, now)) keys.push({ ...stored.publicJwk, kid: stored.kid, alg: stored.alg, use: 'sig' } as PublicJwk)
     }
     // newest first: the signing key, then older ones
     return { keys: keys.sort((a, b) => this.signsFrom(b.kid) - this.signsFrom(a.kid)) }
   }
 
+  /** Whether a kid is published now: what a cached token's verification checks again. */
+  isPublished (kid: string): boolean {
+    const entry = this.known.get(kid)
+    return entry !== undefined && this.isKeyPublished(entry.stored, this.now())
+  }
+
   /**
    * The published key with this kid. A kid this instance does not know makes it re-read the
-   * store (at most once a second), so a key another instance just made is found.
+   * store, at most once a second: a request that comes sooner waits for the next re-read
+   * (shared by every request waiting), so a token signed with a key another instance just
+   * made always verifies, and random kids cost the store one read a second at most.
    */
   verificationKey (kid: string): VerificationKey | null | Promise<VerificationKey | null> {
     const found = this.publishedKey(kid)
     if (found !== null) return found
     if (this.known.has(kid)) return null
-    // Requests that arrive while that re-read runs wait for it: a burst of tokens signed with
-    // a key just made elsewhere all verify, not only the first (still one read).
-    if (this.unknownKidRefresh !== null) return this.unknownKidRefresh.then(() => this.publishedKey(kid))
-    const now = this.now()
-    if (now - this.lastUnknownKidRefresh < UNKNOWN_KID_REFRESH_MS) return null
-    this.lastUnknownKidRefresh = now
-    const refreshing = this.refresh().catch(() => {}).finally(() => { this.unknownKidRefresh = null })
-    this.unknownKidRefresh = refreshing
-    return refreshing.then(() => this.publishedKey(kid))
+    if (this.unknownKidRefresh === null) {
+      const wait = Math.max(0, this.lastUnknownKidRefresh + UNKNOWN_KID_REFRESH_MS - this.now())
+      this.unknownKidRefresh = new Promise<void>((resolve) => { setTimeout(resolve, wait) })
+        .then(async () => {
+          this.lastUnknownKidRefresh = this.now()
+          await this.refresh()
+        })
+        .catch(() => {})
+        .finally(() => { this.unknownKidRefresh = null })
+    }
+    return this.unknownKidRefresh.then(() => this.publishedKey(kid))
   }
 
   /**
@@ -166,28 +193,56 @@ export class IssuerKeys {
     await this.syncing
   }
 
+  /**
+   * One refresh. What was read is adopted even when a later step fails (creating the next
+   * key on a full store, forgetting old ones), and a stored entry that cannot be imported is
+   * skipped and reported, not allowed to stop every refresh after it.
+   */
   private async sync (): Promise<void> {
     const now = this.now()
     const period = this.periodAt(now)
     let stored = await this.store.list()
+    let failure: unknown = null
     const wanted = [period]
     if (now >= (period + 1) * this.timing.rotationMs - this.timing.prepublishMs) wanted.push(period + 1)
     for (const p of wanted) {
-      if (!stored.some((k) => k.name === this.nameFor(p))) stored.push(await this.store.createIfAbsent(await this.generate(p)))
+      if (stored.some((k) => k.name === this.nameFor(p))) continue
+      try {
+        stored.push(await this.store.createIfAbsent(await this.generate(p)))
+      } catch (err) {
+        failure ??= err
+      }
     }
-    // Gone from the JWKS long ago: a day (or a period) after its last token expired.
+    // Gone from the JWKS long ago: a day (or a period, if longer) after its last token expired.
     const forgettable = stored.filter((k) => now > this.publishedUntil(k) + Math.max(DAY_MS, this.timing.rotationMs))
     if (forgettable.length > 0) {
-      await this.store.remove(forgettable.map((k) => k.name))
+      await this.store.remove(forgettable.map((k) => k.name)).catch((err: unknown) => { failure ??= err })
       stored = stored.filter((k) => !forgettable.includes(k))
     }
     const known = new Map<string, { stored: StoredIssuerKey, publicKey: CryptoKey }>()
     for (const key of stored) {
       const previous = this.known.get(key.kid)
-      known.set(key.kid, { stored: key, publicKey: previous?.publicKey ?? await importJWK({ ...key.publicJwk }, key.alg) as CryptoKey })
+      try {
+        known.set(key.kid, { stored: key, publicKey: previous?.publicKey ?? await importJWK({ ...key.publicJwk }, key.alg) as CryptoKey })
+      } catch (err) {
+        this.onRefreshError(new Error(`stored issuer key ${String(key.name)} is malformed: skipped`, { cause: err }))
+      }
     }
     this.known = known
     for (const kid of this.privateKeys.keys()) if (!known.has(kid)) this.privateKeys.delete(kid)
+    this.noticeForeignSeal(stored, period)
+    if (failure !== null) throw failure
+  }
+
+  /** Another instance signs this period with a key sealed differently: ENCRYPTION_KEY differs. Said once. */
+  private noticeForeignSeal (stored: readonly StoredIssuerKey[], period: number): void {
+    const mine = this.nameFor(period)
+    const prefix = `${this.alg}:${this.timing.rotationMs}:`
+    const foreign = stored.some((k) => k.name !== mine && k.name.startsWith(prefix) && k.name.endsWith(`:${period}`))
+    if (foreign && !this.warnedForeignSeal) {
+      this.warnedForeignSeal = true
+      this.warn('another instance seals its token-signing key with a different ENCRYPTION_KEY: every instance should have the same one')
+    }
   }
 
   private async generate (period: number): Promise<StoredIssuerKey> {
@@ -222,11 +277,11 @@ export class IssuerKeys {
 
   private publishedKey (kid: string): VerificationKey | null {
     const entry = this.known.get(kid)
-    if (entry === undefined || !this.isPublished(entry.stored, this.now())) return null
-    return { kid, alg: entry.stored.alg, publicKey: entry.publicKey }
+    if (entry === undefined || !this.isKeyPublished(entry.stored, this.now())) return null
+    return { kid, alg: entry.stored.alg, publicKey: entry.publicKey, publishedUntil: this.publishedUntil(entry.stored) }
   }
 
-  private isPublished (key: StoredIssuerKey, now: number): boolean {
+  private isKeyPublished (key: StoredIssuerKey, now: number): boolean {
     return now >= key.signsFrom - this.timing.prepublishMs && now < this.publishedUntil(key)
   }
 
@@ -249,7 +304,7 @@ export class IssuerKeys {
 
   /** The period length is part of the name: instances configured with another rotation never share a name by accident. */
   private nameFor (period: number): string {
-    return `${this.alg}:${this.timing.rotationMs}:${period}`
+    return `${this.alg}:${this.timing.rotationMs}:${this.sealTag}:${period}`
   }
 }
 

@@ -1,10 +1,10 @@
 /**
  * One of the server's token-signing keys (an "issuer key") as the store keeps it. The
- * key for a rotation period is named `<alg>:<rotationMs>:<period>` so that every instance computes the
+ * key for a rotation period is named `<alg>:<rotationMs>:<sealTag>:<period>` so that every instance computes the
  * same name and the first write wins. Times are epoch milliseconds.
  */
 export interface StoredIssuerKey {
-  /** `<alg>:<rotationMs>:<period>`: unique per algorithm and rotation period */
+  /** `<alg>:<rotationMs>:<sealTag>:<period>`: unique per algorithm and rotation period */
   readonly name: string
   /** RFC 7638 thumbprint of the public key */
   readonly kid: string

@@ -444,3 +444,15 @@ t.test('JWKS of an instance that started while the store was down: never a cache
   const { header } = decodeJwt((await oauthToken(app, id, key)).access_token)
   t.equal(header.kid, up.json().keys[0]?.kid, 'the key tokens are signed with')
 })
+
+t.test('a parameter without a value is one that was not sent (RFC 6749 §3.1)', async (t) => {
+  const app = await build(t, { store: 'memory' })
+  const { id, key } = await makeKey(app, ['messages:read', 'messages:write'])
+  const auth = { authorization: basic(id, key) }
+  assertOAuthError(t, await postForm(app, TOKEN, { grant_type: '' }, auth), 400, 'invalid_request', 'grant_type= is a missing grant_type')
+  const allScopes = await postForm(app, TOKEN, { ...GRANT, scope: '' }, auth)
+  t.equal(allScopes.statusCode, 200, 'scope= is no scope asked for')
+  t.equal(allScopes.json().scope, 'messages:read messages:write', 'so the key\'s scopes')
+  t.equal((await postForm(app, TOKEN, { ...GRANT, client_secret: '', client_id: '' }, auth)).statusCode, 200, 'empty client_secret/client_id beside Basic: not a second method')
+  assertOAuthError(t, await postForm(app, TOKEN, { ...GRANT, client_id: id, client_secret: '' }), 401, 'invalid_client', 'an empty client_secret is no secret')
+})

@@ -12,5 +12,5 @@ export const apiKeyIndexKey = 'apikeys:index'
 export const apiKeyEpochKey = 'apikeys:epoch'
 export const deniedTokenKey = (jti: string): string => `jwt:deny:{${jti}}`
 export const authFailuresKey = (ip: string): string => `authfail:{${ip}}`
-/** every issuer (token-signing) key, one field per `<alg>:<rotationMs>:<period>`: one hash, so one slot */
+/** every issuer (token-signing) key, one field per `<alg>:<rotationMs>:<sealTag>:<period>`: one hash, so one slot */
 export const issuerKeysKey = '{missive-issuer}:keys'
