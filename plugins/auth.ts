@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto'
+import { hkdfSync } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiKeys, type Scope } from '../src/api-keys.js'
@@ -68,11 +68,12 @@ export const AUTH_FAILURE_WINDOW_MS = 15 * 60 * 1000
 const REALM = 'realm="missive"'
 
 /**
- * Names how issuer keys are sealed: 'plain', or 8 characters of an HMAC of a fixed label under
- * ENCRYPTION_KEY (which says nothing about the key, and differs when the key does).
+ * Names how issuer keys are sealed: 'plain', or 8 characters derived from ENCRYPTION_KEY with
+ * HKDF (which say nothing about the key, and differ when the key does).
  */
 function sealTag (encryptionKey: Buffer | null): string {
-  return encryptionKey === null ? 'plain' : createHmac('sha256', encryptionKey).update('missive issuer-key seal').digest('base64url').slice(0, 8)
+  // A subkey (HKDF) rather than the AES key itself: one key, one purpose.
+  return encryptionKey === null ? 'plain' : Buffer.from(hkdfSync('sha256', encryptionKey, '', 'missive issuer-key seal', 6)).toString('base64url')
 }
 
 /** The caller, on a route whose onRequest hooks authenticated it. */

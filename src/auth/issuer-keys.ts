@@ -99,7 +99,13 @@ export class IssuerKeys {
   /** -Infinity, not 0: the first unknown kid re-reads whatever the (injected) clock says */
   private lastUnknownKidRefresh = Number.NEGATIVE_INFINITY
   /** the store re-read an unknown kid started, while it runs */
-  private unknownKidRefresh: Promise<void> | null = null
+  /** the next unknown-kid re-read, scheduled and not started yet: later requests join it */
+  private nextUnknownKidRead: { promise: Promise<void>, timer: NodeJS.Timeout, release: () => void } | null = null
+  /** kids that left the store at a refresh: refused at once, without a re-read (after a DEL, cached tokens keep coming) */
+  private readonly dropped = new Set<string>()
+  /** malformed stored entries already reported (a refresh may run every second) */
+  private readonly reportedMalformed = new Set<string>()
+  private closed = false
 
   constructor (private readonly store: IssuerKeyStore, options: Options) {
     this.alg = options.alg
@@ -121,8 +127,16 @@ export class IssuerKeys {
   }
 
   close (): void {
+    this.closed = true
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
+    // Requests waiting for an unknown-kid re-read get their answer (no key) now, and no
+    // timer keeps the process alive or reads a closed store.
+    if (this.nextUnknownKidRead !== null) {
+      clearTimeout(this.nextUnknownKidRead.timer)
+      this.nextUnknownKidRead.release()
+      this.nextUnknownKidRead = null
+    }
   }
 
   /** The key that signs now: from the snapshot, or made (or fetched) once per period. */
@@ -130,10 +144,15 @@ export class IssuerKeys {
     const name = this.nameFor(this.periodAt(this.now()))
     let entry = this.byName(name)
     if (entry === undefined) {
-      await this.refresh()
+      // A refresh may fail after the current key was read or made (the next key, a cleanup):
+      // what matters here is whether this period's key is known now.
+      const failure = await this.refresh().then(() => null, (err: unknown) => err)
       entry = this.byName(name)
-      // unreachable: refresh() creates the current key or throws
-      if (entry === undefined) throw new Error(`issuer key ${name} missing after refresh`)
+      if (entry === undefined) {
+        if (failure !== null) throw failure
+        // stored, but its entry could not be read (reported by the refresh)
+        throw new IssuerKeyUnusable(name, new Error('the stored entry is malformed'))
+      }
     }
     const { kid, alg } = entry.stored
     let privateKey = this.privateKeys.get(kid)
@@ -170,18 +189,26 @@ export class IssuerKeys {
   verificationKey (kid: string): VerificationKey | null | Promise<VerificationKey | null> {
     const found = this.publishedKey(kid)
     if (found !== null) return found
-    if (this.known.has(kid)) return null
-    if (this.unknownKidRefresh === null) {
-      const wait = Math.max(0, this.lastUnknownKidRefresh + UNKNOWN_KID_REFRESH_MS - this.now())
-      this.unknownKidRefresh = new Promise<void>((resolve) => { setTimeout(resolve, wait) })
-        .then(async () => {
-          this.lastUnknownKidRefresh = this.now()
-          await this.refresh()
-        })
-        .catch(() => {})
-        .finally(() => { this.unknownKidRefresh = null })
+    if (this.known.has(kid) || this.dropped.has(kid) || this.closed) return null
+    // Join the next re-read if one is scheduled and has not started (a read already under way
+    // may have missed the key this token names), else schedule one: a second after the last,
+    // never longer (a clock stepping back must not hold requests).
+    if (this.nextUnknownKidRead === null) {
+      const wait = Math.min(UNKNOWN_KID_REFRESH_MS, Math.max(0, this.lastUnknownKidRefresh + UNKNOWN_KID_REFRESH_MS - this.now()))
+      let release = (): void => {}
+      const started = new Promise<void>((resolve) => { release = resolve })
+      const timer = setTimeout(release, wait)
+      const promise = started.then(async () => {
+        this.nextUnknownKidRead = null
+        if (this.closed) return
+        this.lastUnknownKidRefresh = this.now()
+        // A fresh read: not one already under way, which may have read before the key was made.
+        await this.syncing?.catch(() => {})
+        await this.refresh()
+      }).catch(() => {})
+      this.nextUnknownKidRead = { promise, timer, release }
     }
-    return this.unknownKidRefresh.then(() => this.publishedKey(kid))
+    return this.nextUnknownKidRead.promise.then(() => this.publishedKey(kid))
   }
 
   /**
@@ -225,20 +252,30 @@ export class IssuerKeys {
       try {
         known.set(key.kid, { stored: key, publicKey: previous?.publicKey ?? await importJWK({ ...key.publicJwk }, key.alg) as CryptoKey })
       } catch (err) {
-        this.onRefreshError(new Error(`stored issuer key ${String(key.name)} is malformed: skipped`, { cause: err }))
+        if (!this.reportedMalformed.has(key.name)) this.onRefreshError(new Error(`stored issuer key ${String(key.name)} is malformed: skipped`, { cause: err }))
+        this.reportedMalformed.add(key.name)
       }
     }
+    for (const kid of this.known.keys()) if (!known.has(kid)) this.dropped.add(kid)
+    // bounded: a kid is dropped once per period at most, unless the hash is deleted over and over
+    if (this.dropped.size > 1000) this.dropped.clear()
     this.known = known
     for (const kid of this.privateKeys.keys()) if (!known.has(kid)) this.privateKeys.delete(kid)
     this.noticeForeignSeal(stored, period)
     if (failure !== null) throw failure
   }
 
-  /** Another instance signs this period with a key sealed differently: ENCRYPTION_KEY differs. Said once. */
+  /**
+   * Another instance signs this period with a key sealed differently: ENCRYPTION_KEY differs.
+   * Only a key made after this instance's own counts (an older one is what every instance used
+   * before ENCRYPTION_KEY was changed on all of them). Said once.
+   */
   private noticeForeignSeal (stored: readonly StoredIssuerKey[], period: number): void {
-    const mine = this.nameFor(period)
+    const mine = stored.find((k) => k.name === this.nameFor(period))
+    if (mine === undefined) return
     const prefix = `${this.alg}:${this.timing.rotationMs}:`
-    const foreign = stored.some((k) => k.name !== mine && k.name.startsWith(prefix) && k.name.endsWith(`:${period}`))
+    const foreign = stored.some((k) => k.name !== mine.name && k.name.startsWith(prefix) && k.name.endsWith(`:${period}`) &&
+      k.name.split(':').length === 4 && k.createdAt > mine.createdAt)
     if (foreign && !this.warnedForeignSeal) {
       this.warnedForeignSeal = true
       this.warn('another instance seals its token-signing key with a different ENCRYPTION_KEY: every instance should have the same one')

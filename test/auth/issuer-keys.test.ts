@@ -8,7 +8,7 @@ import type { IssuerKeyStore, StoredIssuerKey } from '../../src/storage/issuer-k
 import { MemoryIssuerKeyStore } from '../../src/storage/memory/memory-issuer-key-store.js'
 import { issuerKeysKey } from '../../src/storage/redis/keys.js'
 import { RedisIssuerKeyStore } from '../../src/storage/redis/redis-issuer-key-store.js'
-import { flushRedis, testRedis } from '../helper.js'
+import { flushRedis, sleep, testRedis } from '../helper.js'
 
 /** Short periods; refreshMs so long that only the test's own refresh() calls re-read the store. */
 const TIMING: IssuerKeyTiming = { rotationMs: 10_000, prepublishMs: 2_000, tokenTtlMs: 3_000, clockSkewMs: 0, refreshMs: 3_600_000 }
@@ -402,4 +402,79 @@ t.test('the first unknown kid re-reads the store whatever the injected clock sta
   const a = instance(t, counted, clock)
   t.equal((await a.verificationKey(kid))?.kid, kid, 'found by a re-read')
   t.equal(counted.calls.list, 1)
+})
+
+// Second review of the unknown-kid path (each failed before its fix).
+
+t.test('a clock stepping back does not hold unknown-kid requests longer than the throttle', async (t) => {
+  const counted = new CountingStore(new MemoryIssuerKeyStore())
+  const clock = { now: P * R + 1000 }
+  const keys = instance(t, counted, clock)
+  await keys.start()
+  t.equal(await keys.verificationKey('unknown-1'), null)
+  clock.now -= 3_600_000 // NTP steps the clock back an hour
+  const started = Date.now()
+  t.equal(await keys.verificationKey('unknown-2'), null)
+  t.ok(Date.now() - started < 1500, `answered in ${Date.now() - started} ms, not an hour`)
+})
+
+t.test('close() answers the requests waiting for a re-read at once, and no timer is left', async (t) => {
+  const clock = { now: P * R + 1000 }
+  const keys = instance(t, new MemoryIssuerKeyStore(), clock)
+  await keys.start()
+  t.equal(await keys.verificationKey('unknown-1'), null)
+  const waiting = keys.verificationKey('unknown-2') // scheduled a second after the last read
+  const started = Date.now()
+  keys.close()
+  t.equal(await waiting, null)
+  t.ok(Date.now() - started < 200, 'released by close(), not by the timer')
+})
+
+t.test('a kid that left the store is refused at once, without a re-read per request', async (t) => {
+  const shared = new MemoryIssuerKeyStore()
+  const counted = new CountingStore(shared)
+  const clock = { now: P * R + 1000 }
+  const keys = instance(t, counted, clock)
+  await keys.start()
+  const old = (await keys.signing()).kid
+  await shared.remove((await shared.list()).map((k) => k.name)) // DEL {missive-issuer}:keys
+  await keys.refresh()
+  const reads = counted.calls.list
+  t.equal(keys.verificationKey(old), null, 'answered synchronously')
+  t.equal(counted.calls.list, reads, 'no store read')
+  t.not((await keys.signing()).kid, old, 'a new key signs')
+})
+
+t.test('a request arriving during a re-read waits for the next one, which finds a key made meanwhile', async (t) => {
+  const shared = new MemoryIssuerKeyStore()
+  let gate: (() => void) | null = null
+  // The first re-read reaches the store, then stalls until released (a slow Redis).
+  const slow: IssuerKeyStore = {
+    createIfAbsent: async (key) => await shared.createIfAbsent(key),
+    remove: async (names) => { await shared.remove(names) },
+    list: async () => {
+      const listed = await shared.list()
+      if (gate === null) return listed
+      await new Promise<void>((resolve) => { gate = resolve })
+      return listed
+    }
+  }
+  const clock = { now: P * R + 1000 }
+  const a = instance(t, slow, clock)
+  const b = instance(t, shared, clock)
+  await a.start()
+  await b.start()
+  gate = () => {} // from now on, list() stalls
+  const first = a.verificationKey('unknown-1') // its re-read reads the store before b's key exists
+  await sleep(20)
+  // b makes the next key (prepublish window) while a's read is stalled.
+  clock.now = (P + 1) * R - TIMING.prepublishMs + 500
+  await b.refresh()
+  const next = kids(b).find((kid) => !kids(a).includes(kid)) as string
+  const second = a.verificationKey(next) // arrives during the stalled read
+  const release = gate as () => void
+  gate = null
+  release()
+  t.equal(await first, null)
+  t.equal((await second)?.kid, next, 'the later request got a read of its own, after the key was made')
 })
