@@ -1,7 +1,9 @@
 import formBody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from '@sinclair/typebox'
 import type { VerifiedKey } from '../src/api-keys.js'
+import type { VerifiedToken } from '../src/auth/access-tokens.js'
 import { bodyEncodingError } from '../src/body-encoding.js'
 import { grantedScopes, GRANT_TYPE } from '../src/auth/oauth/client-credentials.js'
 import { type ClientForm, readClientCredentials } from '../src/auth/oauth/client-auth.js'
@@ -9,7 +11,7 @@ import { INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH } from '../src/auth/oau
 import { OAuthError } from '../src/auth/oauth/oauth-errors.js'
 import {
   ClientAuthHeadersSchema, IntrospectionResponseSchema, oauthErrorResponses,
-  TokenFormSchema, TokenOperationFormSchema
+  TokenFormSchema, TokenOperationFormSchema, type TokenOperationForm
 } from '../schemas/oauth.js'
 import { TokenResponseSchema } from '../schemas/auth.js'
 
@@ -80,8 +82,18 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return key
   }
 
-  /** RFC 7009 §2.1 and RFC 7662 §2.1: a client sees its own tokens; a keys:admin client sees every token. */
-  const mayHandle = (client: VerifiedKey, subject: string): boolean => subject === client.keyId || client.scopes.includes('keys:admin')
+  /**
+   * The first steps of revocation and introspection: the client, the `token` it names, and
+   * that token when it is live and the client may see it (RFC 7009 §2.1, RFC 7662 §2.1: its
+   * own tokens; every token for a keys:admin client), else null.
+   */
+  async function visibleToken (request: FastifyRequest, reply: FastifyReply, form: TokenOperationForm): Promise<{ client: VerifiedKey, live: VerifiedToken | null }> {
+    const client = await authenticateClient(request, reply, form)
+    if (form.token === undefined) throw new OAuthError('invalid_request', 'token is required')
+    const live = await app.liveToken(form.token)
+    const visible = live !== null && (live.claims.sub === client.keyId || client.scopes.includes('keys:admin'))
+    return { client, live: visible ? live : null }
+  }
 
   app.post(TOKEN_PATH, {
     onRequest: app.readLimit,
@@ -122,19 +134,16 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       consumes: [FORM],
       headers: ClientAuthHeadersSchema,
       body: TokenOperationFormSchema,
-      response: { 200: { type: 'null', description: 'revoked, or nothing to revoke' }, ...oauthErrorResponses }
+      response: { 200: Type.Null({ description: 'revoked, or nothing to revoke (an empty body)' }), ...oauthErrorResponses }
     }
   }, async (request, reply) => {
-    const client = await authenticateClient(request, reply, request.body)
-    const { token } = request.body
-    if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
     // An invalid, expired or foreign token gets the same 200 (RFC 7009 §2.2): nothing is learnt.
-    const live = await app.liveToken(token)
-    if (live !== null && mayHandle(client, live.claims.sub)) {
+    const { client, live } = await visibleToken(request, reply, request.body)
+    if (live !== null) {
       await app.keyStore.denyToken(live.claims.jti, live.claims.exp * 1000)
       request.log.info({ event: 'token.revoked', keyId: live.claims.sub, by: client.keyId, via: 'oauth', ip: request.ip }, 'access token revoked')
     }
-    return reply.code(200).send()
+    return reply.code(200).send(null)
   })
 
   app.post(INTROSPECTION_PATH, {
@@ -149,11 +158,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: IntrospectionResponseSchema, ...oauthErrorResponses }
     }
   }, async (request, reply) => {
-    const client = await authenticateClient(request, reply, request.body)
-    const { token } = request.body
-    if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
-    const live = await app.liveToken(token)
-    if (live === null || !mayHandle(client, live.claims.sub)) return { active: false as const }
+    const { live } = await visibleToken(request, reply, request.body)
+    if (live === null) return { active: false as const }
     const { scope, client_id: clientId, sub, iss, aud, exp, iat, jti } = live.claims
     return { active: true as const, scope, client_id: clientId, sub, iss, aud, exp, iat, jti, token_type: 'Bearer' }
   })

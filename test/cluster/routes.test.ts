@@ -117,3 +117,20 @@ t.test('the key tool makes the first admin key on the cluster', async (t) => {
   const { key } = JSON.parse(out[0] ?? '{}')
   t.equal((await app.inject({ url: '/api/v1/keys', headers: withKey(key) })).statusCode, 200)
 })
+
+t.test('OAuth on a cluster: one issuer key for two instances, tokens from either work on both, revocation too', async (t) => {
+  const [a, b] = await Promise.all([onCluster(t), (async () => { await sleep(1); return await onCluster(t, {}, false) })()])
+  const jwksA = (await a.inject('/.well-known/jwks.json')).json().keys
+  t.equal(jwksA.length, 1, 'one key')
+  t.same((await b.inject('/.well-known/jwks.json')).json().keys, jwksA, 'the same on both')
+  const { id, key } = await makeKey(a, ['messages:read'])
+  const basic = `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}`
+  const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }
+  const issued = await b.inject({ method: 'POST', url: '/oauth/token', headers: form, payload: 'grant_type=client_credentials' })
+  t.equal(issued.statusCode, 200)
+  const token = issued.json().access_token as string
+  for (const app of [a, b]) t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 200)
+  t.same((await a.inject({ method: 'POST', url: '/oauth/introspect', headers: form, payload: `token=${token}` })).json().active, true)
+  t.equal((await a.inject({ method: 'POST', url: '/oauth/revoke', headers: form, payload: `token=${token}` })).statusCode, 200)
+  for (const app of [a, b]) t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token) })).statusCode, 401, 'revoked everywhere')
+})
