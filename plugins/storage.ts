@@ -3,14 +3,20 @@ import { aesGcmContent, plainContent } from '../src/content-cipher.js'
 import { Messages } from '../src/messages.js'
 import { createRedisClient, type RedisClient, waitUntilReady } from '../src/storage/redis/client.js'
 import { MemoryMessageStore } from '../src/storage/memory/memory-message-store.js'
+import type { ClientKeyStore } from '../src/storage/client-key-store.js'
 import type { IssuerKeyStore } from '../src/storage/issuer-key-store.js'
 import type { KeyStore } from '../src/storage/key-store.js'
+import { MemoryClientKeyStore } from '../src/storage/memory/memory-client-key-store.js'
 import { MemoryIssuerKeyStore } from '../src/storage/memory/memory-issuer-key-store.js'
 import { MemoryKeyStore } from '../src/storage/memory/memory-key-store.js'
+import { MemoryReplayStore } from '../src/storage/memory/memory-replay-store.js'
 import type { MessageStore } from '../src/storage/message-store.js'
+import type { ReplayStore } from '../src/storage/replay-store.js'
+import { RedisClientKeyStore } from '../src/storage/redis/redis-client-key-store.js'
 import { RedisIssuerKeyStore } from '../src/storage/redis/redis-issuer-key-store.js'
 import { RedisKeyStore } from '../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../src/storage/redis/redis-message-store.js'
+import { RedisReplayStore } from '../src/storage/redis/redis-replay-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,6 +28,10 @@ declare module 'fastify' {
     keyStore: KeyStore
     /** the server's token-signing keys: shared by every instance on Redis, per process in memory */
     issuerKeyStore: IssuerKeyStore
+    /** the public keys services registered for signing requests, per API key id */
+    clientKeyStore: ClientKeyStore
+    /** proof ids (DPoP jti, signature nonces) seen recently: shared by every instance on Redis */
+    replayStore: ReplayStore
   }
 }
 
@@ -39,6 +49,8 @@ export default fp(async function storage (app) {
   let store: MessageStore
   let keyStore: KeyStore
   let issuerKeyStore: IssuerKeyStore
+  let clientKeyStore: ClientKeyStore
+  let replayStore: ReplayStore
 
   if (config.REDIS_URL !== undefined || config.redisClusterNodes.length > 0) {
     const client = createRedisClient(config)
@@ -62,18 +74,26 @@ export default fp(async function storage (app) {
     store = new RedisMessageStore(client)
     keyStore = new RedisKeyStore(client)
     issuerKeyStore = new RedisIssuerKeyStore(client)
+    clientKeyStore = new RedisClientKeyStore(client)
+    replayStore = new RedisReplayStore(client)
   } else {
     app.log.warn('REDIS_URL is not set: using the in-memory store (one process only, messages are lost on restart)')
     store = new MemoryMessageStore()
     keyStore = new MemoryKeyStore()
     issuerKeyStore = new MemoryIssuerKeyStore()
+    clientKeyStore = new MemoryClientKeyStore()
+    replayStore = new MemoryReplayStore()
   }
 
   app.addHook('onClose', async () => { await store.close() })
   app.addHook('onClose', async () => { await keyStore.close() })
+  app.addHook('onClose', async () => { await clientKeyStore.close() })
+  app.addHook('onClose', async () => { await replayStore.close() })
   app.decorate<RedisClient | null>('redisClient', redisClient)
   app.decorate('messageStore', store)
   app.decorate('keyStore', keyStore)
   app.decorate('issuerKeyStore', issuerKeyStore)
+  app.decorate('clientKeyStore', clientKeyStore)
+  app.decorate('replayStore', replayStore)
   app.decorate('messages', new Messages(store, config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey)))
 }, { name: 'storage', dependencies: ['config'] })

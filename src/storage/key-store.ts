@@ -15,6 +15,22 @@ export interface StoredKey {
   /** the secret before the last rotation, accepted until previousUntil */
   readonly previousHash: string | null
   readonly previousUntil: number | null
+  /** canonical CIDR strings (no spaces) the key may be used from; empty: any address */
+  readonly allowedIps: readonly string[]
+  /** every request made with the key must carry a signature by one of its registered client keys */
+  readonly requireSignature: boolean
+}
+
+/**
+ * The settings `update` may change: the fields present are applied, the others kept.
+ * `rateLimit: null` and `allowedIps: []` go back to the default (no own limit, any address).
+ */
+export interface KeyPatch {
+  readonly name?: string
+  readonly scopes?: readonly string[]
+  readonly rateLimit?: number | null
+  readonly allowedIps?: readonly string[]
+  readonly requireSignature?: boolean
 }
 
 export interface Rotation {
@@ -53,13 +69,25 @@ export interface KeyStore {
   revoke (id: string, at: number): Promise<RevokeResult>
   /** Replaces the hashes of a key that is not revoked, and bumps the epoch; null when unknown or revoked. */
   rotate (id: string, rotation: Rotation): Promise<StoredKey | null>
+  /**
+   * Applies the fields present in `patch` to a key that exists and is not revoked, in one
+   * atomic step (a racing revoke either comes first, and nothing is written, or after), and
+   * bumps the epoch. Returns the record after; null (nothing written, epoch kept) when the
+   * key is unknown or revoked.
+   */
+  update (id: string, patch: KeyPatch): Promise<StoredKey | null>
   /** Records lastUsedAt, at most once per `intervalMs` per key across every instance. */
   touch (id: string, at: number, intervalMs: number): Promise<void>
   /**
-   * A number that changes whenever a key is revoked or rotated anywhere. Instances poll it
-   * and drop their verification caches when it moves.
+   * A number that changes whenever a key is revoked, rotated or updated anywhere, or
+   * bumpEpoch is called. Instances poll it and drop their verification caches when it moves.
    */
   epoch (): Promise<number>
+  /**
+   * Moves the epoch, so that every instance empties its key caches: for a change kept by
+   * another store that those caches depend on (a key's registered client keys).
+   */
+  bumpEpoch (): Promise<void>
 
   /** Puts a token id on the deny list until `expiresAt` (ms). */
   denyToken (jti: string, expiresAt: number): Promise<void>

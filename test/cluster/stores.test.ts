@@ -1,12 +1,16 @@
 import t from 'tap'
+import { RedisClientKeyStore } from '../../src/storage/redis/redis-client-key-store.js'
 import { RedisIssuerKeyStore } from '../../src/storage/redis/redis-issuer-key-store.js'
 import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
-import { apiKeyKey, apiKeyTouchedKey, messageKey, ownerIndexKey, viewsKey } from '../../src/storage/redis/keys.js'
+import { RedisReplayStore } from '../../src/storage/redis/redis-replay-store.js'
+import { apiKeyKey, apiKeySigningKeysKey, apiKeyTouchedKey, messageKey, ownerIndexKey, replayKey, viewsKey } from '../../src/storage/redis/keys.js'
 import { sleep } from '../helper.js'
+import { clientKeyStoreContract } from '../storage/client-key-store.contract.js'
 import { issuerKeyStoreContract } from '../storage/issuer-key-store.contract.js'
 import { keyStoreContract } from '../storage/key-store.contract.js'
 import { message, messageStoreContract } from '../storage/message-store.contract.js'
+import { replayStoreContract } from '../storage/replay-store.contract.js'
 import { clusterClient, testCluster } from './cluster.js'
 
 t.test('message store contract on a 3-master Redis Cluster', async (t) => {
@@ -31,6 +35,31 @@ issuerKeyStoreContract(t, 'issuer key store on a 3-master Redis Cluster', async 
   return new RedisIssuerKeyStore(client)
 })
 
+clientKeyStoreContract(t, 'client key store on a 3-master Redis Cluster', async (t) => {
+  const cluster = await testCluster()
+  await cluster.flushAll()
+  const client = await clusterClient(t as Parameters<typeof clusterClient>[0], cluster)
+  return new RedisClientKeyStore(client)
+})
+
+replayStoreContract(t, 'replay store on a 3-master Redis Cluster', async (t) => {
+  const cluster = await testCluster()
+  await cluster.flushAll()
+  // two instances: two cluster clients
+  const test = t as Parameters<typeof clusterClient>[0]
+  return { store: new RedisReplayStore(await clusterClient(test, cluster)), other: new RedisReplayStore(await clusterClient(test, cluster)) }
+})
+
+t.test('replay ids spread over every master', async (t) => {
+  const cluster = await testCluster()
+  await cluster.flushAll()
+  const store = new RedisReplayStore(await clusterClient(t, cluster))
+  for (let i = 0; i < 60; i++) t.equal(await store.firstUse('dpop', `jti-${i}`, 60_000), true)
+  const perNode = await cluster.eachNode(async (client) => await client.dbsize())
+  t.ok(perNode.every((keys) => keys > 0), `keys on every master: ${perNode.join(', ')}`)
+  t.equal(perNode.reduce((a, b) => a + b, 0), 60)
+})
+
 t.test('the keys one operation touches share a slot; messages spread over every master', async (t) => {
   const cluster = await testCluster()
   await cluster.flushAll()
@@ -40,6 +69,8 @@ t.test('the keys one operation touches share a slot; messages spread over every 
   const id = 'AAAAAAAAAAAAAAAAAAAAAA'
   t.equal(await slot(viewsKey(id)), await slot(messageKey(id)))
   t.equal(await slot(apiKeyTouchedKey('abcdefabcdef')), await slot(apiKeyKey('abcdefabcdef')))
+  t.equal(await slot(apiKeySigningKeysKey('abcdefabcdef')), await slot(apiKeyKey('abcdefabcdef')), 'a key\'s record and its client keys')
+  t.not(await slot(replayKey('dpop', 'jti-a')), await slot(replayKey('dpop', 'jti-b')), 'replay ids hash to their own slots')
   for (let i = 0; i < 60; i++) await store.create(message({ maxViews: 2, owner: 'ownerkey0001' }))
   const perNode = await cluster.eachNode(async (client) => await client.dbsize())
   t.ok(perNode.every((keys) => keys > 0), `keys on every master: ${perNode.join(', ')}`)

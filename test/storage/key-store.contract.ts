@@ -5,7 +5,7 @@ import { sleep } from '../helper.js'
 /** what the contract needs of a test */
 export interface KeyStoreTest { teardown: (fn: () => unknown) => void }
 
-function sampleKey (id: string, overrides: Partial<StoredKey> = {}): StoredKey {
+export function sampleKey (id: string, overrides: Partial<StoredKey> = {}): StoredKey {
   return {
     id,
     name: 'a service',
@@ -18,6 +18,8 @@ function sampleKey (id: string, overrides: Partial<StoredKey> = {}): StoredKey {
     hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA',
     previousHash: null,
     previousUntil: null,
+    allowedIps: [],
+    requireSignature: false,
     ...overrides
   }
 }
@@ -29,11 +31,85 @@ function sampleKey (id: string, overrides: Partial<StoredKey> = {}): StoredKey {
 export function keyStoreContract (t: Test, name: string, open: (t: KeyStoreTest) => Promise<KeyStore>): void {
   t.test(`${name}: create never overwrites, get returns every field`, async (t) => {
     const store = await open(t)
-    const key = sampleKey('aaaaaaaaaaa1', { expiresAt: Date.now() + 60_000, rateLimit: 5 })
+    const key = sampleKey('aaaaaaaaaaa1', {
+      expiresAt: Date.now() + 60_000,
+      rateLimit: 5,
+      allowedIps: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7/32'],
+      requireSignature: true
+    })
     t.equal(await store.create(key), true)
     t.equal(await store.create(sampleKey('aaaaaaaaaaa1', { name: 'other' })), false)
     t.same(await store.get('aaaaaaaaaaa1'), key)
     t.equal(await store.get('aaaaaaaaaaa2'), null)
+    const plain = sampleKey('aaaaaaaaaaa3')
+    await store.create(plain)
+    t.same(await store.get('aaaaaaaaaaa3'), plain, 'no allow-list and no signature required read back as such')
+    t.same((await store.get('aaaaaaaaaaa3'))?.allowedIps, [])
+    t.equal((await store.get('aaaaaaaaaaa3'))?.requireSignature, false)
+  })
+
+  t.test(`${name}: update applies the fields present, and only those`, async (t) => {
+    const store = await open(t)
+    const key = sampleKey('uuuuuuuuuuu1', { rateLimit: 7, lastUsedAt: 1234, previousHash: 'old', previousUntil: 9999 })
+    await store.create(key)
+    const before = await store.epoch()
+    const renamed = await store.update('uuuuuuuuuuu1', { name: 'renamed' })
+    t.same(renamed, { ...key, name: 'renamed' }, 'the record after: every other field kept')
+    t.not(await store.epoch(), before, 'the epoch moved')
+    t.same(await store.get('uuuuuuuuuuu1'), renamed)
+
+    const all = await store.update('uuuuuuuuuuu1', {
+      name: 'all of it',
+      scopes: ['messages:read'],
+      rateLimit: 50,
+      allowedIps: ['10.0.0.0/8', '::1/128'],
+      requireSignature: true
+    })
+    t.same(all, { ...key, name: 'all of it', scopes: ['messages:read'], rateLimit: 50, allowedIps: ['10.0.0.0/8', '::1/128'], requireSignature: true })
+    t.same(await store.get('uuuuuuuuuuu1'), all)
+
+    const back = await store.update('uuuuuuuuuuu1', { rateLimit: null, allowedIps: [], requireSignature: false })
+    t.same(back, { ...key, name: 'all of it', scopes: ['messages:read'], rateLimit: null, allowedIps: [], requireSignature: false },
+      'rateLimit null, allowedIps [] and requireSignature false go back to the defaults')
+    t.same(await store.get('uuuuuuuuuuu1'), back)
+
+    t.same(await store.update('uuuuuuuuuuu1', { scopes: [] }), { ...back, scopes: [] }, 'scopes may be emptied')
+    t.same(await store.update('uuuuuuuuuuu1', {}), { ...back, scopes: [] }, 'an empty patch changes nothing')
+  })
+
+  t.test(`${name}: update of an unknown or revoked key writes nothing and keeps the epoch`, async (t) => {
+    const store = await open(t)
+    t.equal(await store.update('uuuuuuuuuuu8', { name: 'x' }), null)
+    t.equal(await store.get('uuuuuuuuuuu8'), null, 'no record made')
+    await store.create(sampleKey('uuuuuuuuuuu9'))
+    await store.revoke('uuuuuuuuuuu9', 1000)
+    const revoked = await store.get('uuuuuuuuuuu9')
+    const before = await store.epoch()
+    t.equal(await store.update('uuuuuuuuuuu9', { name: 'x', scopes: [], rateLimit: null, allowedIps: ['10.0.0.0/8'], requireSignature: true }), null)
+    t.same(await store.get('uuuuuuuuuuu9'), revoked, 'the revoked record is as it was')
+    t.equal(await store.epoch(), before)
+  })
+
+  t.test(`${name}: update racing revoke: the record is either updated then revoked, or revoked and untouched`, async (t) => {
+    const store = await open(t)
+    for (let i = 0; i < 10; i++) {
+      const id = `racerace000${i}`
+      await store.create(sampleKey(id))
+      const [updated] = await Promise.all([store.update(id, { name: 'updated' }), store.revoke(id, 1000 + i)])
+      const after = await store.get(id)
+      t.equal(after?.revokedAt, 1000 + i)
+      t.equal(after?.name, updated === null ? 'a service' : 'updated')
+    }
+  })
+
+  t.test(`${name}: bumpEpoch moves the epoch`, async (t) => {
+    const store = await open(t)
+    const first = await store.epoch()
+    await store.bumpEpoch()
+    const second = await store.epoch()
+    t.not(second, first)
+    await store.bumpEpoch()
+    t.not(await store.epoch(), second)
   })
 
   t.test(`${name}: list is every key, oldest first, revoked included`, async (t) => {

@@ -2,10 +2,10 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { MemoryKeyStore } from '../../src/storage/memory/memory-key-store.js'
 import { StoreUnavailable } from '../../src/errors.js'
-import { authFailuresKey } from '../../src/storage/redis/keys.js'
+import { apiKeyEpochKey, apiKeyKey, authFailuresKey } from '../../src/storage/redis/keys.js'
 import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
 import { flushRedis, redisCommandsDuring, testRedis } from '../helper.js'
-import { keyStoreContract } from './key-store.contract.js'
+import { keyStoreContract, sampleKey } from './key-store.contract.js'
 
 keyStoreContract(t, 'memory', async (t) => {
   const store = new MemoryKeyStore()
@@ -77,4 +77,71 @@ t.test('redis: a shared read that fails fails every request sharing it, and the 
   for (const r of results) if (r.status === 'rejected') t.type(r.reason, StoreUnavailable)
   await client.del(authFailuresKey('10.0.0.6'))
   t.same(await store.authFailures('10.0.0.6'), { count: 0, resetMs: 0 })
+})
+
+t.test('redis: a record written before allow-lists and signatures reads as any address, no signature required', async (t) => {
+  const { store, client } = await redisKeyStore(t)
+  // as the store wrote records before the ip and rs fields existed
+  await client.hset(apiKeyKey('oldoldoldold'), { n: 'old service', s: 'messages:read', c: '1700000000000', l: '9', h: 'hash-old' })
+  const expected = {
+    ...sampleKey('oldoldoldold'),
+    name: 'old service',
+    scopes: ['messages:read'],
+    createdAt: 1_700_000_000_000,
+    rateLimit: 9,
+    hash: 'hash-old',
+    allowedIps: [],
+    requireSignature: false
+  }
+  t.same(await store.get('oldoldoldold'), expected)
+  t.same(await store.update('oldoldoldold', { name: 'renamed' }), { ...expected, name: 'renamed' })
+  t.same(await client.hkeys(apiKeyKey('oldoldoldold')).then((keys) => keys.sort()), ['c', 'h', 'l', 'n', 's'], 'nothing added but the patch')
+  const updated = await store.update('oldoldoldold', { allowedIps: ['192.0.2.0/24'], requireSignature: true })
+  t.same(updated, { ...expected, name: 'renamed', allowedIps: ['192.0.2.0/24'], requireSignature: true })
+})
+
+t.test('redis: allowedIps is the ip field (CIDRs joined by a space), requireSignature the rs field; absent when empty or false', async (t) => {
+  const { store, client } = await redisKeyStore(t)
+  await store.create(sampleKey('fieldsfield1', { allowedIps: ['203.0.113.0/24', '2001:db8::/32'], requireSignature: true }))
+  await store.create(sampleKey('fieldsfield2'))
+  const one = await client.hgetall(apiKeyKey('fieldsfield1'))
+  t.equal(one.ip, '203.0.113.0/24 2001:db8::/32')
+  t.equal(one.rs, '1')
+  const two = await client.hgetall(apiKeyKey('fieldsfield2'))
+  t.notOk('ip' in two, 'no ip field for any address')
+  t.notOk('rs' in two, 'no rs field when no signature is required')
+
+  await store.update('fieldsfield1', { allowedIps: [], requireSignature: false, rateLimit: null })
+  const cleared = await client.hgetall(apiKeyKey('fieldsfield1'))
+  t.notOk('ip' in cleared, 'allowedIps [] removes the field')
+  t.notOk('rs' in cleared, 'requireSignature false removes the field')
+  t.notOk('l' in cleared)
+  await store.update('fieldsfield2', { allowedIps: ['198.51.100.1/32'], requireSignature: true, rateLimit: 3 })
+  t.match(await client.hgetall(apiKeyKey('fieldsfield2')), { ip: '198.51.100.1/32', rs: '1', l: '3' })
+})
+
+t.test('redis: update is one script and one INCR of the epoch; bumpEpoch one INCR; nothing but the script for an unknown key', async (t) => {
+  const { store, client, url } = await redisKeyStore(t)
+  await store.create(sampleKey('commandskey1'))
+  const update = await redisCommandsDuring(t, url, async () => {
+    await store.update('commandskey1', { name: 'n', scopes: ['a'], rateLimit: null, allowedIps: [], requireSignature: true })
+  })
+  t.equal(update.length, 2, update.join(', '))
+  t.match(update[0], /^evalsha$|^eval$/)
+  t.equal(update[1], 'incr')
+  const unknown = await redisCommandsDuring(t, url, async () => { t.equal(await store.update('commandskey9', { name: 'n' }), null) })
+  t.equal(unknown.length, 1, unknown.join(', '))
+  t.match(unknown[0], /^evalsha$|^eval$/)
+  t.equal(await client.exists(apiKeyKey('commandskey9')), 0)
+  const epoch = await store.epoch()
+  t.same(await redisCommandsDuring(t, url, async () => { await store.bumpEpoch() }), ['incr'])
+  t.equal(Number(await client.get(apiKeyEpochKey)), epoch + 1)
+})
+
+t.test('redis: update and bumpEpoch failures are StoreUnavailable', async (t) => {
+  const { store, client } = await redisKeyStore(t)
+  await client.set(apiKeyKey('wrongtype001'), 'not a hash')
+  await client.set(apiKeyEpochKey, 'not a number')
+  await t.rejects(store.update('wrongtype001', { name: 'x' }), StoreUnavailable)
+  await t.rejects(store.bumpEpoch(), StoreUnavailable)
 })

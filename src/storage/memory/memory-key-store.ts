@@ -1,6 +1,5 @@
-import type { FailureCount, KeyStore, RevokeResult, Rotation, StoredKey, TokenGate } from '../key-store.js'
-
-interface Expiring { value: number, expiresAt: number }
+import type { FailureCount, KeyPatch, KeyStore, RevokeResult, Rotation, StoredKey, TokenGate } from '../key-store.js'
+import { TtlMap } from './ttl-map.js'
 
 /**
  * In-process key store for a single instance. Each operation is one synchronous step, so
@@ -9,17 +8,16 @@ interface Expiring { value: number, expiresAt: number }
  */
 export class MemoryKeyStore implements KeyStore {
   private readonly keys = new Map<string, StoredKey>()
-  private readonly expiring = new Map<string, Expiring>()
+  private readonly expiring: TtlMap<number>
   private currentEpoch = 0
-  private readonly sweeper: NodeJS.Timeout
 
   constructor (private readonly now: () => number = Date.now, sweepIntervalMs = 30_000) {
-    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs).unref()
+    this.expiring = new TtlMap({ now, sweepIntervalMs })
   }
 
   async create (key: StoredKey): Promise<boolean> {
     if (this.keys.has(key.id)) return false
-    this.keys.set(key.id, { ...key, scopes: [...key.scopes] })
+    this.keys.set(key.id, { ...key, scopes: [...key.scopes], allowedIps: [...key.allowedIps] })
     return true
   }
 
@@ -49,11 +47,26 @@ export class MemoryKeyStore implements KeyStore {
     return rotated
   }
 
+  async update (id: string, patch: KeyPatch): Promise<StoredKey | null> {
+    const key = this.keys.get(id)
+    if (key === undefined || key.revokedAt !== null) return null
+    const updated: StoredKey = {
+      ...key,
+      name: patch.name ?? key.name,
+      scopes: patch.scopes === undefined ? key.scopes : [...patch.scopes],
+      rateLimit: patch.rateLimit === undefined ? key.rateLimit : patch.rateLimit,
+      allowedIps: patch.allowedIps === undefined ? key.allowedIps : [...patch.allowedIps],
+      requireSignature: patch.requireSignature ?? key.requireSignature
+    }
+    this.keys.set(id, updated)
+    this.currentEpoch++
+    return updated
+  }
+
   async touch (id: string, at: number, intervalMs: number): Promise<void> {
     const key = this.keys.get(id)
     const guard = `touch:${id}`
-    if (key === undefined || this.live(guard) !== undefined) return
-    this.expiring.set(guard, { value: 1, expiresAt: this.now() + intervalMs })
+    if (key === undefined || !this.expiring.setIfAbsent(guard, 1, this.now() + intervalMs)) return
     this.keys.set(id, { ...key, lastUsedAt: at })
   }
 
@@ -61,24 +74,31 @@ export class MemoryKeyStore implements KeyStore {
     return this.currentEpoch
   }
 
+  async bumpEpoch (): Promise<void> {
+    this.currentEpoch++
+  }
+
   async denyToken (jti: string, expiresAt: number): Promise<void> {
-    if (expiresAt > this.now()) this.expiring.set(`deny:${jti}`, { value: 1, expiresAt })
+    if (expiresAt > this.now()) this.expiring.set(`deny:${jti}`, 1, expiresAt)
   }
 
   async isTokenDenied (jti: string): Promise<boolean> {
-    return this.live(`deny:${jti}`) !== undefined
+    return this.expiring.get(`deny:${jti}`) !== undefined
   }
 
   async recordAuthFailure (ip: string, windowMs: number): Promise<FailureCount> {
     const name = `fail:${ip}`
-    const entry = this.live(name) ?? { value: 0, expiresAt: this.now() + windowMs }
+    const entry = this.expiring.get(name)
+    if (entry === undefined) {
+      this.expiring.set(name, 1, this.now() + windowMs)
+      return { count: 1, resetMs: windowMs }
+    }
     entry.value++
-    this.expiring.set(name, entry)
     return { count: entry.value, resetMs: entry.expiresAt - this.now() }
   }
 
   async authFailures (ip: string): Promise<FailureCount> {
-    const entry = this.live(`fail:${ip}`)
+    const entry = this.expiring.get(`fail:${ip}`)
     return entry === undefined ? { count: 0, resetMs: 0 } : { count: entry.value, resetMs: entry.expiresAt - this.now() }
   }
 
@@ -87,20 +107,6 @@ export class MemoryKeyStore implements KeyStore {
   }
 
   async close (): Promise<void> {
-    clearInterval(this.sweeper)
-  }
-
-  private live (name: string): Expiring | undefined {
-    const entry = this.expiring.get(name)
-    if (entry === undefined) return undefined
-    if (entry.expiresAt <= this.now()) {
-      this.expiring.delete(name)
-      return undefined
-    }
-    return entry
-  }
-
-  private sweep (): void {
-    for (const name of this.expiring.keys()) this.live(name)
+    this.expiring.close()
   }
 }

@@ -1,3 +1,5 @@
+import { type ReplayScope, replayDigest } from '../replay-store.js'
+
 // Key names. The {…} hash tag keeps a message's keys in one Redis Cluster slot.
 export const messageKey = (id: string): string => `msg:{${id}}`
 export const viewsKey = (id: string): string => `msg:{${id}}:views`
@@ -6,11 +8,19 @@ export const ownerIndexKey = (keyId: string): string => `owner:{${keyId}}:msgs`
 // API keys: a key's record and its lastUsedAt guard share the key id's slot.
 export const apiKeyKey = (keyId: string): string => `apikey:{${keyId}}`
 export const apiKeyTouchedKey = (keyId: string): string => `apikey:{${keyId}}:touched`
+/** a key's registered client (request-signing) keys: a hash, field keyid → JSON {a, j, c} */
+export const apiKeySigningKeysKey = (keyId: string): string => `apikey:{${keyId}}:signing`
 /** the set of every key id, for listing */
 export const apiKeyIndexKey = 'apikeys:index'
-/** bumped on every revocation or rotation; instances poll it to drop their caches */
+/** bumped on every revocation, rotation, update and bumpEpoch; instances poll it to drop their caches */
 export const apiKeyEpochKey = 'apikeys:epoch'
 export const deniedTokenKey = (jti: string): string => `jwt:deny:{${jti}}`
 export const authFailuresKey = (ip: string): string => `authfail:{${ip}}`
 /** every issuer (token-signing) key, one field per `<alg>:<rotationMs>:<sealTag>:<period>`: one hash, so one slot */
 export const issuerKeysKey = '{missive-issuer}:keys'
+/**
+ * A proof id (DPoP jti, signature nonce) seen within its TTL. The id is attacker-chosen: its
+ * SHA-256 (base64url) keeps the key's size fixed, and as the hash tag spreads the ids over
+ * every slot of a Cluster.
+ */
+export const replayKey = (scope: ReplayScope, id: string): string => `replay:${scope}:{${replayDigest(id)}}`

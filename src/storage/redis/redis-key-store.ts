@@ -1,12 +1,14 @@
 import type { Cluster, Redis } from 'ioredis'
-import type { FailureCount, KeyStore, RevokeResult, Rotation, StoredKey, TokenGate } from '../key-store.js'
+import type { FailureCount, KeyPatch, KeyStore, RevokeResult, Rotation, StoredKey, TokenGate } from '../key-store.js'
 import { toStoreError } from '../store-errors.js'
 import { SameTurnReads } from './same-turn-reads.js'
 import { apiKeyEpochKey, apiKeyIndexKey, apiKeyKey, apiKeyTouchedKey, authFailuresKey, deniedTokenKey } from './keys.js'
 
 // A key record is a Redis hash with short field names; an absent field is null.
 // n name, s scopes (space-separated), c createdAt, x expiresAt, u lastUsedAt, r revokedAt,
-// l rateLimit, h hash, ph previousHash, pu previousUntil.
+// l rateLimit, h hash, ph previousHash, pu previousUntil, ip allowedIps (CIDRs, space-separated;
+// absent: any address), rs requireSignature ('1'; absent: false). Records written before
+// ip and rs existed read as any address and no signature required.
 type Fields = Record<string, string>
 
 /** KEYS[1] record; ARGV field, value pairs. Never overwrites: returns 1 when written, 0 when the id is taken. */
@@ -26,6 +28,17 @@ if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'r') == 
 redis.call('HSET', KEYS[1], 'h', ARGV[1])
 if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'ph', 'pu')
 else redis.call('HSET', KEYS[1], 'ph', ARGV[2], 'pu', ARGV[3]) end
+return redis.call('HGETALL', KEYS[1])`
+
+/**
+ * KEYS[1] record; ARGV[1] n, then n field, value pairs to set, then the fields to delete.
+ * The record after, or nil (nothing written) when unknown or revoked.
+ */
+const updateScript = `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'r') == 1 then return nil end
+local n = tonumber(ARGV[1])
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 2, 1 + 2 * n)) end
+if #ARGV > 1 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 2 + 2 * n)) end
 return redis.call('HGETALL', KEYS[1])`
 
 /** KEYS[1] record, KEYS[2] its guard; ARGV[1] lastUsedAt, ARGV[2] interval (ms). One write per interval across instances. */
@@ -50,6 +63,7 @@ interface KeyCommands {
   missiveKeyCreate (record: string, ...fields: string[]): Promise<number>
   missiveKeyRevoke (record: string, at: number): Promise<number>
   missiveKeyRotate (record: string, hash: string, previousHash: string, previousUntil: string): Promise<string[] | null>
+  missiveKeyUpdate (record: string, setCount: number, ...fields: string[]): Promise<string[] | null>
   missiveKeyTouch (record: string, guard: string, at: number, intervalMs: number): Promise<number>
   missiveAuthFailure (counter: string, windowMs: number): Promise<[number, number]>
 }
@@ -103,9 +117,17 @@ export class RedisKeyStore implements KeyStore {
       const reply = await this.redis.missiveKeyRotate(apiKeyKey(id), rotation.hash, rotation.previousHash ?? '', String(rotation.previousUntil ?? ''))
       if (reply === null) return null
       await this.redis.incr(apiKeyEpochKey)
-      const fields: Fields = {}
-      for (let i = 0; i + 1 < reply.length; i += 2) fields[reply[i] as string] = reply[i + 1] as string
-      return fromFields(id, fields)
+      return fromFields(id, pairs(reply))
+    })
+  }
+
+  async update (id: string, patch: KeyPatch): Promise<StoredKey | null> {
+    const { set, remove } = patchFields(patch)
+    return await this.guard(async () => {
+      const reply = await this.redis.missiveKeyUpdate(apiKeyKey(id), set.length / 2, ...set, ...remove)
+      if (reply === null) return null
+      await this.redis.incr(apiKeyEpochKey)
+      return fromFields(id, pairs(reply))
     })
   }
 
@@ -115,6 +137,10 @@ export class RedisKeyStore implements KeyStore {
 
   async epoch (): Promise<number> {
     return await this.guard(async () => Number(await this.redis.get(apiKeyEpochKey) ?? 0))
+  }
+
+  async bumpEpoch (): Promise<void> {
+    await this.guard(async () => { await this.redis.incr(apiKeyEpochKey) })
   }
 
   async denyToken (jti: string, expiresAt: number): Promise<void> {
@@ -179,6 +205,7 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('missiveKeyCreate', { numberOfKeys: 1, lua: createScript })
   client.defineCommand('missiveKeyRevoke', { numberOfKeys: 1, lua: revokeScript })
   client.defineCommand('missiveKeyRotate', { numberOfKeys: 1, lua: rotateScript })
+  client.defineCommand('missiveKeyUpdate', { numberOfKeys: 1, lua: updateScript })
   client.defineCommand('missiveKeyTouch', { numberOfKeys: 2, lua: touchScript })
   client.defineCommand('missiveAuthFailure', { numberOfKeys: 1, lua: recordFailureScript })
 }
@@ -194,6 +221,32 @@ function toFields (key: StoredKey): Fields {
     ['ph', key.previousHash], ['pu', key.previousUntil]
   ]
   for (const [name, value] of optional) if (value !== null) fields[name] = String(value)
+  if (key.allowedIps.length > 0) fields.ip = key.allowedIps.join(' ')
+  if (key.requireSignature) fields.rs = '1'
+  return fields
+}
+
+/** A patch as the update script takes it: field, value pairs to set and fields to delete. */
+function patchFields (patch: KeyPatch): { set: string[], remove: string[] } {
+  const set: string[] = []
+  const remove: string[] = []
+  if (patch.name !== undefined) set.push('n', patch.name)
+  if (patch.scopes !== undefined) set.push('s', patch.scopes.join(' '))
+  if (patch.rateLimit === null) remove.push('l')
+  else if (patch.rateLimit !== undefined) set.push('l', String(patch.rateLimit))
+  if (patch.allowedIps !== undefined) {
+    if (patch.allowedIps.length === 0) remove.push('ip')
+    else set.push('ip', patch.allowedIps.join(' '))
+  }
+  if (patch.requireSignature === true) set.push('rs', '1')
+  else if (patch.requireSignature === false) remove.push('rs')
+  return { set, remove }
+}
+
+/** An HGETALL reply as a script returns it (a flat list) as fields. */
+function pairs (reply: string[]): Fields {
+  const fields: Fields = {}
+  for (let i = 0; i + 1 < reply.length; i += 2) fields[reply[i] as string] = reply[i + 1] as string
   return fields
 }
 
@@ -211,6 +264,8 @@ function fromFields (id: string, f: Fields): StoredKey | null {
     rateLimit: num(f.l),
     hash: f.h,
     previousHash: f.ph ?? null,
-    previousUntil: num(f.pu)
+    previousUntil: num(f.pu),
+    allowedIps: f.ip === undefined || f.ip === '' ? [] : f.ip.split(' '),
+    requireSignature: f.rs === '1'
   }
 }
