@@ -1,13 +1,16 @@
 import { hkdfSync } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiKeys, type Scope } from '../src/api-keys.js'
-import { AccessTokens, type VerifiedToken } from '../src/auth/access-tokens.js'
+import { ApiKeys, type KeyPolicy, type Scope } from '../src/api-keys.js'
+import { AccessTokens, unverifiedSubject, type VerifiedToken } from '../src/auth/access-tokens.js'
+import { challenge, type ChallengeError, type CredentialKind, insufficientScope } from '../src/auth/challenges.js'
 import { defaultTiming, IssuerKeys, IssuerKeyUnusable } from '../src/auth/issuer-keys.js'
 import { aesGcmContent, plainContent } from '../src/content-cipher.js'
 import { Forbidden, StoreUnavailable, TooManyAuthFailures, Unauthorized } from '../src/errors.js'
+import type { TokenGate } from '../src/storage/key-store.js'
+import { ProofRefused } from '../src/auth/proof-refused.js'
 
-export type CredentialKind = 'api-key' | 'jwt'
+export type { CredentialKind }
 
 /** Who is calling, once authenticated. Never holds the credential itself. */
 export interface Principal {
@@ -18,8 +21,10 @@ export interface Principal {
   readonly rateLimit: number | null
   /** when the credential stops being valid (ms); null: never */
   readonly validUntil: number | null
-  /** the token's id and expiry (s), for bearer tokens */
-  readonly token: { readonly jti: string, readonly exp: number } | null
+  /** the token's id and expiry (s), and the DPoP key it is bound to, for access tokens */
+  readonly token: { readonly jti: string, readonly exp: number, readonly jkt?: string } | null
+  /** the client key (RFC 7638 thumbprint) whose RFC 9421 signature this request carried */
+  readonly signedWith?: string
 }
 
 export interface AuthorizeOptions {
@@ -40,8 +45,8 @@ declare module 'fastify' {
      * key's rate limit, then check `scope` (null: any authenticated caller).
      */
     authorize: (scope: Scope | null, options?: AuthorizeOptions) => onRequestAsyncHookHandler[]
-    /** Signs an access token for a principal; returns it with its lifetime in seconds. */
-    issueToken: (principal: Principal, scopes: readonly string[]) => Promise<{ token: string, expiresIn: number }>
+    /** Signs an access token for a principal (bound to a DPoP key when `jkt` is given); returns it with its lifetime in seconds. */
+    issueToken: (principal: Principal, scopes: readonly string[], jkt?: string | null) => Promise<{ token: string, expiresIn: number }>
     /**
      * A token that verifies, is not on the deny list and whose key is active, else null
      * (introspection and revocation: no lockout, no counting).
@@ -62,10 +67,20 @@ export interface AuthFailureGate {
   /** counts one failure and logs it; throws 429 once the IP is over the limit, else returns */
   count: (request: FastifyRequest, reply: FastifyReply, reason: string, keyId?: string) => Promise<void>
 }
+
+/** Why a credential was refused, for the log line and the challenge it gets. */
+interface Refusal {
+  reason: string
+  keyId?: string | undefined
+  /** the scheme whose challenge carries an RFC 6750 / RFC 9449 error code */
+  error?: ChallengeError | undefined
+  /** the key id was read from a token whose signature was not checked yet (a claim, for the log) */
+  claimed?: boolean
+  /** a signature was missing or bad: the answer says what to sign (Accept-Signature) */
+  signature?: boolean
+}
 /** failed authentications are counted per IP over this window (API.md section 4) */
 export const AUTH_FAILURE_WINDOW_MS = 15 * 60 * 1000
-
-const REALM = 'realm="missive"'
 
 /**
  * Names how issuer keys are sealed: 'plain', or 8 characters derived from ENCRYPTION_KEY with
@@ -74,6 +89,22 @@ const REALM = 'realm="missive"'
 function sealTag (encryptionKey: Buffer | null): string {
   // A subkey (HKDF) rather than the AES key itself: one key, one purpose.
   return encryptionKey === null ? 'plain' : Buffer.from(hkdfSync('sha256', encryptionKey, '', 'missive issuer-key seal', 6)).toString('base64url')
+}
+
+/** The challenge of the route a signed request went to, for a refusal after authentication (its body's digest). */
+const signedRequestChallenges = new WeakMap<FastifyRequest, string>()
+export function challengeOfSigned (request: FastifyRequest): string {
+  return signedRequestChallenges.get(request) ?? challenge(['api-key', 'jwt'])
+}
+
+/** A token's scopes that its key still holds, worked out once per token and key policy. */
+const scopesFor = new WeakMap<VerifiedToken, { policy: KeyPolicy, scopes: readonly string[] }>()
+function scopesNow (token: VerifiedToken, policy: KeyPolicy): readonly string[] {
+  const known = scopesFor.get(token)
+  if (known !== undefined && known.policy === policy) return known.scopes
+  const scopes = token.scopes.every((scope) => policy.scopes.includes(scope)) ? token.scopes : token.scopes.filter((scope) => policy.scopes.includes(scope))
+  scopesFor.set(token, { policy, scopes })
+  return scopes
 }
 
 /** The caller, on a route whose onRequest hooks authenticated it. */
@@ -92,7 +123,7 @@ export async function absentBodyIsEmpty (request: FastifyRequest): Promise<void>
 
 type Credential =
   | { kind: 'api-key', key: string }
-  | { kind: 'jwt', token: string }
+  | { kind: 'jwt', token: string, scheme: 'bearer' | 'dpop' }
   | { kind: 'malformed' }
 
 /** The one credential of a request; null when it brings none. */
@@ -104,19 +135,9 @@ function readCredential (request: FastifyRequest): Credential | null {
   // all refused the same way.
   if (apiKey !== undefined && authorization !== undefined) return { kind: 'malformed' }
   if (apiKey !== undefined) return typeof apiKey === 'string' && apiKey !== '' ? { kind: 'api-key', key: apiKey } : { kind: 'malformed' }
-  const match = /^Bearer +([A-Za-z0-9_.-]+)$/i.exec(authorization ?? '')
-  return match === null ? { kind: 'malformed' } : { kind: 'jwt', token: match[1] as string }
-}
-
-/**
- * The WWW-Authenticate challenges of a 401: one per credential the route takes. A bearer
- * token that was presented and refused gets RFC 6750's `error="invalid_token"` (§3.1);
- * a request without one gets no error code (§3.1: it did not try).
- */
-function challenge (accept: readonly CredentialKind[], badToken = false): string {
-  return accept.map((kind) => kind === 'jwt'
-    ? `Bearer ${REALM}${badToken ? ', error="invalid_token"' : ''}`
-    : `ApiKey ${REALM}`).join(', ')
+  const match = /^(Bearer|DPoP) +([A-Za-z0-9_.-]+)$/i.exec(authorization ?? '')
+  if (match === null) return { kind: 'malformed' }
+  return { kind: 'jwt', token: match[2] as string, scheme: (match[1] as string).toLowerCase() === 'dpop' ? 'dpop' : 'bearer' }
 }
 
 /**
@@ -130,6 +151,12 @@ function challenge (accept: readonly CredentialKind[], badToken = false): string
  * and the token's deny-list entry together (keyStore.tokenGate: one MGET on a single
  * Redis). Both read the failure count because a locked IP must get 429 even with a valid
  * credential.
+ *
+ * Proof of possession (API.md section 7) runs inside the same hook: the key's allow-list
+ * before any hash, then a DPoP proof for a bound token and an RFC 9421 signature when one
+ * is present or the key requires it, through `app.proof` (plugins/proof.ts). That plugin
+ * is registered right after this one (it needs the key services made here) and is only
+ * called at request time, so it is not in this plugin's `dependencies`.
  */
 export default fp(async function auth (app) {
   const { config, keyStore } = app
@@ -155,17 +182,41 @@ export default fp(async function auth (app) {
   app.addHook('onClose', async () => { apiKeys.close() })
   app.decorateRequest('principal', null)
 
-  async function countFailure (request: FastifyRequest, reply: FastifyReply, reason: string, keyId?: string): Promise<void> {
-    request.log.warn({ event: 'auth.failure', reason, keyId, ip: request.ip }, 'authentication failed')
+  async function countFailure (request: FastifyRequest, reply: FastifyReply, reason: string, keyId?: string, claimed = false): Promise<void> {
+    if (reason === 'ip-denied') request.log.warn({ event: 'auth.ip_denied', keyId, ...(claimed ? { claimed } : {}), ip: request.ip }, 'key used from an address outside its allow-list')
+    else request.log.warn({ event: 'auth.failure', reason, keyId, ip: request.ip }, 'authentication failed')
     const failures = await keyStore.recordAuthFailure(request.ip, AUTH_FAILURE_WINDOW_MS)
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)
   }
 
   /** 401 (or 429 once the IP has failed too often), after counting the failure. */
-  async function refuse (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], reason: string, keyId?: string, badToken = false): Promise<never> {
-    await countFailure(request, reply, reason, keyId)
-    reply.header('www-authenticate', challenge(accept, badToken))
+  async function refuse (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], refusal: Refusal): Promise<never> {
+    await countFailure(request, reply, refusal.reason, refusal.keyId, refusal.claimed)
+    reply.header('www-authenticate', challenge(accept, refusal.error))
+    if (refusal.signature === true) reply.header('accept-signature', app.proof.acceptSignature(request))
     throw new Unauthorized()
+  }
+
+  /** The refusal for a failed proof of possession. */
+  function proofRefusal (err: unknown, keyId: string, scheme: 'bearer' | 'dpop' | null): Refusal {
+    if (!(err instanceof ProofRefused)) throw err
+    return err.kind === 'dpop'
+      ? { reason: err.message, keyId, error: { scheme: 'dpop', code: 'invalid_dpop_proof' } }
+      : { reason: err.message, keyId, signature: true, error: scheme === null ? undefined : { scheme, code: 'invalid_token' } }
+  }
+
+  /** RFC 9421: a signature the request carries, or the key requires, must hold (API.md section 7). */
+  async function checkSignature (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], keyId: string, required: boolean, scheme: 'bearer' | 'dpop' | null): Promise<string | undefined> {
+    // No work at all for an unsigned request of a key that does not ask for signatures.
+    if (!required && request.headers['signature-input'] === undefined && request.headers.signature === undefined) return undefined
+    try {
+      const keyid = await app.proof.checkSignature(request, keyId, required)
+      if (keyid === null) return undefined
+      signedRequestChallenges.set(request, challenge(accept))
+      return keyid
+    } catch (err) {
+      return await refuse(request, reply, accept, proofRefusal(err, keyId, scheme))
+    }
   }
 
   function lockedOut (reply: FastifyReply, resetMs: number): never {
@@ -185,37 +236,81 @@ export default fp(async function auth (app) {
   async function authenticateKey (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], key: string): Promise<Principal> {
     // The failure count comes first: a locked IP must not make the server run argon2.
     await ensureNotLocked(request, reply)
-    const verified = await apiKeys.verifyKey(key)
-    if (verified === null) return await refuse(request, reply, accept, 'api-key', /^msk_([a-z0-9]{12})_/.exec(key)?.[1])
-    return { keyId: verified.keyId, scopes: verified.scopes, via: 'api-key', rateLimit: verified.rateLimit, validUntil: verified.expiresAt, token: null }
+    const check = await apiKeys.checkKey(key, request.ip)
+    if (!check.ok) return await refuse(request, reply, accept, { reason: check.reason === 'ip-denied' ? 'ip-denied' : 'api-key', keyId: check.keyId ?? /^msk_([a-z0-9]{12})_/.exec(key)?.[1] })
+    const verified = check.key
+    const signedWith = await checkSignature(request, reply, accept, verified.keyId, verified.requireSignature, null)
+    const principal: Principal = { keyId: verified.keyId, scopes: verified.scopes, via: 'api-key', rateLimit: verified.rateLimit, validUntil: verified.expiresAt, token: null }
+    return signedWith === undefined ? principal : { ...principal, signedWith }
   }
 
   app.decorate('authFailures', { ensureNotLocked, count: countFailure })
 
-  async function authenticateToken (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], token: string): Promise<Principal> {
-    // A token seen before is answered from memory; only a new one awaits its signature check.
-    let verified = accessTokens.verify(token)
-    if (verified instanceof Promise) verified = await verified
+  /** Refuses a token from an address outside its key's allow-list. */
+  async function ensureAllowedAddress (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], keyId: string, policy: KeyPolicy, scheme: 'bearer' | 'dpop', claimed = false): Promise<void> {
+    if (policy.allowedIps !== null && !policy.allowedIps.allows(request.ip)) {
+      await ensureNotLocked(request, reply)
+      await refuse(request, reply, accept, { reason: 'ip-denied', keyId, claimed, error: { scheme, code: 'invalid_token' } })
+    }
+  }
+
+  async function authenticateToken (request: FastifyRequest, reply: FastifyReply, accept: readonly CredentialKind[], token: string, scheme: 'bearer' | 'dpop'): Promise<Principal> {
+    const invalidToken = { scheme, code: 'invalid_token' } as const
+    // A token seen before is answered from memory; only a new one awaits its signature check,
+    // and not before its key's allow-list has seen the address (no hash for a refused address).
+    let verified: VerifiedToken | null | undefined = accessTokens.cached(token)
+    if (verified === undefined) {
+      // Only a token that names a published issuer key is worth a read of its key's policy.
+      const claimed = accessTokens.plausible(token) ? unverifiedSubject(token) : null
+      if (claimed !== null) await ensureAllowedAddress(request, reply, accept, claimed, apiKeys.cachedPolicy(claimed) ?? await apiKeys.policy(claimed), scheme, true)
+      verified = await accessTokens.verify(token)
+    }
     if (verified === null) {
       await ensureNotLocked(request, reply)
-      return await refuse(request, reply, accept, 'token', undefined, true)
+      return await refuse(request, reply, accept, { reason: 'token', error: invalidToken })
     }
-    const { claims, scopes } = verified
-    // The key's state is nearly always cached (see ApiKeys): then only the store's read is awaited.
-    const knownActive = apiKeys.cachedKeyState(claims.sub)
-    const [{ failures, denied }, active] = knownActive === undefined
-      ? await Promise.all([keyStore.tokenGate(request.ip, claims.jti), apiKeys.isKeyActive(claims.sub)])
-      : [await keyStore.tokenGate(request.ip, claims.jti), knownActive]
+    const { claims } = verified
+    const jkt = claims.cnf?.jkt
+    // RFC 9449 §7.1: a bound token only goes with the DPoP scheme and a proof; an unbound one never does.
+    if ((jkt === undefined) !== (scheme === 'bearer')) {
+      await ensureNotLocked(request, reply)
+      return await refuse(request, reply, accept, { reason: jkt === undefined ? 'unbound token as DPoP' : 'bound token as Bearer', keyId: claims.sub, error: invalidToken })
+    }
+    // The key's state is nearly always cached (see ApiKeys): then only the store's reads are awaited.
+    const knownPolicy = apiKeys.cachedPolicy(claims.sub)
+    let gate: TokenGate
+    let policy: KeyPolicy
+    let dpopFailure: unknown = null
+    if (knownPolicy !== undefined && jkt === undefined) {
+      // The common case, a plain token of a known key: one read, nothing else awaited.
+      await ensureAllowedAddress(request, reply, accept, claims.sub, knownPolicy, scheme)
+      policy = knownPolicy
+      gate = await keyStore.tokenGate(request.ip, claims.jti)
+    } else {
+      if (knownPolicy !== undefined) await ensureAllowedAddress(request, reply, accept, claims.sub, knownPolicy, scheme)
+      // A bound token's proof is checked while the deny list is read (its replay write goes in the same round trip).
+      const dpop = jkt === undefined || knownPolicy === undefined ? null : app.proof.checkDpopForToken(request, token, jkt).catch((err: unknown) => { dpopFailure = err })
+      ;[gate, policy] = await Promise.all([keyStore.tokenGate(request.ip, claims.jti), knownPolicy ?? apiKeys.policy(claims.sub), dpop])
+    }
+    const { failures, denied } = gate
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)
-    if (denied || !active) return await refuse(request, reply, accept, denied ? 'token-revoked' : 'key-inactive', claims.sub, true)
-    return {
-      keyId: claims.sub,
-      scopes,
-      via: 'jwt',
-      rateLimit: null,
-      validUntil: claims.exp * 1000,
-      token: { jti: claims.jti, exp: claims.exp }
+    if (denied || !policy.active) return await refuse(request, reply, accept, { reason: denied ? 'token-revoked' : 'key-inactive', keyId: claims.sub, error: invalidToken })
+    if (knownPolicy === undefined) {
+      await ensureAllowedAddress(request, reply, accept, claims.sub, policy, scheme)
+      if (jkt !== undefined) await app.proof.checkDpopForToken(request, token, jkt).catch((err: unknown) => { dpopFailure = err })
     }
+    if (dpopFailure !== null) return await refuse(request, reply, accept, proofRefusal(dpopFailure, claims.sub, scheme))
+    const signedWith = await checkSignature(request, reply, accept, claims.sub, policy.requireSignature, scheme)
+    const principal: Principal = {
+      keyId: claims.sub,
+      // A token is worth no more than its key now: scopes taken from the key since are gone.
+      scopes: scopesNow(verified, policy),
+      via: 'jwt',
+      rateLimit: policy.rateLimit,
+      validUntil: claims.exp * 1000,
+      token: jkt === undefined ? { jti: claims.jti, exp: claims.exp } : { jti: claims.jti, exp: claims.exp, jkt }
+    }
+    return signedWith === undefined ? principal : { ...principal, signedWith }
   }
 
   function authenticator (accept: readonly CredentialKind[]): onRequestAsyncHookHandler {
@@ -232,10 +327,11 @@ export default fp(async function auth (app) {
       if (credential.kind === 'api-key') {
         principal = await authenticateKey(request, reply, accept, credential.key)
       } else if (credential.kind === 'jwt') {
-        principal = await authenticateToken(request, reply, accept, credential.token)
+        principal = await authenticateToken(request, reply, accept, credential.token, credential.scheme)
       } else {
         await ensureNotLocked(request, reply)
-        return await refuse(request, reply, accept, 'malformed', undefined, /^bearer(\s|$)/i.test(request.headers.authorization ?? ''))
+        const scheme = /^(bearer|dpop)(\s|$)/i.exec(request.headers.authorization ?? '')?.[1]?.toLowerCase()
+        return await refuse(request, reply, accept, { reason: 'malformed', error: scheme === undefined ? undefined : { scheme: scheme === 'dpop' ? 'dpop' : 'bearer', code: 'invalid_token' } })
       }
       request.principal = principal
       request.log.debug({ event: 'auth.success', keyId: principal.keyId, via: principal.via, ip: request.ip }, 'authenticated')
@@ -246,7 +342,7 @@ export default fp(async function auth (app) {
   function requireScope (request: FastifyRequest, reply: FastifyReply, scope: Scope): void {
     if (request.principal?.scopes.includes(scope) === true) return
     request.log.info({ event: 'auth.forbidden', keyId: request.principal?.keyId, scope, ip: request.ip }, 'scope missing')
-    reply.header('www-authenticate', `Bearer ${REALM}, error="insufficient_scope", scope="${scope}"`)
+    reply.header('www-authenticate', insufficientScope(scope))
     throw new Forbidden()
   }
 
@@ -265,9 +361,9 @@ export default fp(async function auth (app) {
     }]
   })
 
-  app.decorate('issueToken', async function issueToken (principal: Principal, scopes: readonly string[]) {
+  app.decorate('issueToken', async function issueToken (principal: Principal, scopes: readonly string[], jkt?: string | null) {
     try {
-      const { token, expiresIn } = await accessTokens.issue(principal, scopes)
+      const { token, expiresIn } = await accessTokens.issue(principal, scopes, jkt === null || jkt === undefined ? undefined : { jkt })
       return { token, expiresIn }
     } catch (err) {
       // The reason (ENCRYPTION_KEY differs between instances) is for the log, not the client.

@@ -24,7 +24,8 @@ declare module 'fastify' {
  */
 export default fp(async function corsPolicy (app) {
   const allowed = new Set(app.config.corsOrigins)
-  const exposedHeaders = ['Location', 'Retry-After', 'X-Request-Id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
+  // WWW-Authenticate and Accept-Signature: a browser client of DPoP or signatures must read why it was refused.
+  const exposedHeaders = ['Location', 'Retry-After', 'X-Request-Id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'WWW-Authenticate', 'Accept-Signature']
   // With no origin allowed (the default) there is nothing to answer and no response varies
   // by origin: the plugin's per-request work is skipped altogether.
   if (allowed.size === 0) {
@@ -48,8 +49,9 @@ export default fp(async function corsPolicy (app) {
   await app.register(cors, {
     origin: (origin, callback) => { callback(null, origin !== undefined && allowed.has(origin)) },
     credentials: false,
-    methods: ['GET', 'POST', 'DELETE'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Delete-Token'],
+    methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+    // DPoP, Signature, Signature-Input, Content-Digest: the proof-of-possession headers (API.md section 7)
+    allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Delete-Token', 'DPoP', 'Signature', 'Signature-Input', 'Content-Digest'],
     exposedHeaders,
     maxAge: 600,
     preflightContinue: true,

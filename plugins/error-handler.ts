@@ -33,6 +33,10 @@ export default fp(async function errorHandler (app) {
       request.log.info({ statusCode: body.statusCode, code: body.code }, body.message)
     }
     if (body.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
+    // Headers an error carries (a refused signature's WWW-Authenticate and Accept-Signature),
+    // as Fastify's own handler would set them.
+    const headers = (error as { headers?: Record<string, string> }).headers
+    if (headers !== undefined && body.statusCode < 500) reply.headers(headers)
     // RFC 7694: a 415 for a content coding says which codings are accepted.
     if (error instanceof UnsupportedContentEncoding) reply.header('accept-encoding', 'identity')
     return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)

@@ -9,6 +9,7 @@ import { grantedScopes, GRANT_TYPE } from '../src/auth/oauth/client-credentials.
 import { type ClientForm, readClientCredentials } from '../src/auth/oauth/client-auth.js'
 import { INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH } from '../src/auth/oauth/metadata.js'
 import { OAuthError } from '../src/auth/oauth/oauth-errors.js'
+import { ProofRefused } from '../src/auth/proof-refused.js'
 import {
   ClientAuthHeadersSchema, IntrospectionResponseSchema, oauthErrorResponses,
   TokenFormSchema, TokenOperationFormSchema, type TokenOperationForm
@@ -36,9 +37,14 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(formBody, { bodyLimit: FORM_BODY_LIMIT })
   // @fastify/formbody reads the bytes as they come: a compressed or non-UTF-8 body is
   // refused here, before it is parsed into nonsense (the JSON parser does the same).
-  app.addHook('preParsing', async (request) => {
+  app.addHook('preParsing', async (request, _reply, payload) => {
     const unreadable = bodyEncodingError(request.headers)
     if (unreadable !== null) throw new OAuthError('invalid_request', `the body must be ${FORM}, UTF-8, without Content-Encoding`)
+    // RFC 9530: a Content-Digest is checked against the bytes before they are parsed; for a
+    // signed request a mismatch is a failed client authentication.
+    return app.proof.digestCheckedStream(request, payload, (signed) => signed
+      ? Object.assign(new OAuthError('invalid_client', 'the request signature does not hold'), { acceptSignature: app.proof.acceptSignature(request) })
+      : new OAuthError('invalid_request', 'Content-Digest does not match the body'))
   })
 
   // RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted
@@ -55,6 +61,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (oauth === null) throw error
     request.log.info({ statusCode: oauth.statusCode, error: oauth.error }, oauth.description)
     if (oauth.statusCode === 401) reply.header('www-authenticate', 'Basic realm="missive"')
+    if (oauth.acceptSignature !== undefined) reply.header('accept-signature', oauth.acceptSignature)
     return reply.code(oauth.statusCode).type('application/json; charset=utf-8')
       .send({ error: oauth.error, error_description: oauth.description })
   })
@@ -73,13 +80,35 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (credentials === null) throw new OAuthError('invalid_client', 'client authentication is required (HTTP Basic or client_secret_post)')
     await app.authFailures.ensureNotLocked(request, reply)
-    const key = await app.apiKeys.verifyKey(credentials.clientSecret)
-    if (key === null) {
-      await app.authFailures.count(request, reply, 'oauth-client', credentials.clientId)
+    // The key's allow-list is checked before its secret is hashed (ApiKeys.checkKey).
+    const check = await app.apiKeys.checkKey(credentials.clientSecret, request.ip)
+    if (!check.ok) {
+      await app.authFailures.count(request, reply, check.reason === 'ip-denied' ? 'ip-denied' : 'oauth-client', credentials.clientId)
       throw new OAuthError('invalid_client', 'client authentication failed')
+    }
+    const key = check.key
+    // RFC 9421 (API.md section 7): a signature the request carries, or the key requires, must hold.
+    if (key.requireSignature || request.headers['signature-input'] !== undefined || request.headers.signature !== undefined) {
+      try {
+        await app.proof.checkSignature(request, key.keyId, key.requireSignature)
+      } catch (err) {
+        if (!(err instanceof ProofRefused)) throw err
+        await app.authFailures.count(request, reply, err.message, key.keyId)
+        throw Object.assign(new OAuthError('invalid_client', 'client authentication failed: the request must carry a valid signature'), { acceptSignature: app.proof.acceptSignature(request) })
+      }
     }
     app.apiKeys.noteUse(key.keyId)?.catch((err: unknown) => request.log.warn({ err }, 'could not record lastUsedAt'))
     return key
+  }
+
+  /** RFC 9449 §5: the key to bind the token to, or null without a DPoP header; 400 invalid_dpop_proof when it does not hold. */
+  async function dpopBinding (request: FastifyRequest): Promise<string | null> {
+    try {
+      return await app.proof.dpopBinding(request)
+    } catch (err) {
+      if (!(err instanceof ProofRefused)) throw err
+      throw new OAuthError('invalid_dpop_proof', 'the DPoP proof is malformed, stale, replayed or not for this request')
+    }
   }
 
   /**
@@ -116,13 +145,14 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (grantType !== GRANT_TYPE) throw new OAuthError('unsupported_grant_type', 'only the client_credentials grant is supported')
     const client = await authenticateClient(request, reply, request.body)
     const scopes = grantedScopes(scope, client.scopes)
+    const jkt = await dpopBinding(request)
     const { token, expiresIn } = await app.issueToken({
       keyId: client.keyId, scopes: client.scopes, via: 'api-key', rateLimit: client.rateLimit, validUntil: client.expiresAt, token: null
-    }, scopes)
-    request.log.info({ event: 'token.issued', keyId: client.keyId, via: 'oauth', ip: request.ip }, 'access token issued')
+    }, scopes, jkt)
+    request.log.info({ event: 'token.issued', keyId: client.keyId, via: 'oauth', bound: jkt !== null, ip: request.ip }, 'access token issued')
     // RFC 6749 §5.1: a token response is never cached.
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    return { access_token: token, token_type: 'Bearer' as const, expires_in: expiresIn, scope: scopes.join(' ') }
+    return { access_token: token, token_type: jkt === null ? 'Bearer' as const : 'DPoP' as const, expires_in: expiresIn, scope: scopes.join(' ') }
   })
 
   app.post(REVOCATION_PATH, {
@@ -160,8 +190,10 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { live } = await visibleToken(request, reply, request.body)
     if (live === null) return { active: false as const }
-    const { scope, client_id: clientId, sub, iss, aud, exp, iat, jti } = live.claims
-    return { active: true as const, scope, client_id: clientId, sub, iss, aud, exp, iat, jti, token_type: 'Bearer' }
+    const { scope, client_id: clientId, sub, iss, aud, exp, iat, jti, cnf } = live.claims
+    const described = { active: true as const, scope, client_id: clientId, sub, iss, aud, exp, iat, jti }
+    // RFC 9449 §6.2: a bound token is described with its binding.
+    return cnf === undefined ? { ...described, token_type: 'Bearer' } : { ...described, token_type: 'DPoP', cnf: { jkt: cnf.jkt } }
   })
 }
 

@@ -15,6 +15,8 @@ export const EnvSchema = Type.Object({
   JWT_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
   JWT_ALG: Type.Union([Type.Literal('ES256'), Type.Literal('EdDSA')], { default: 'ES256' }),
   JWT_KEY_ROTATION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 365 }),
+  // How old a DPoP proof or a request signature may be, and how far ahead of the clock.
+  PROOF_MAX_AGE_SECONDS: Type.Integer({ default: 300, minimum: 5, maximum: 3600 }),
   CORS_ORIGINS: Type.String({ default: '' }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   MESSAGE_MAX_BYTES: Type.Integer({ default: 65536, minimum: 1, maximum: 16 * 1024 * 1024 }),

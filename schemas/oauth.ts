@@ -30,7 +30,11 @@ export const TokenOperationFormSchema = Type.Object({
 export type TokenOperationForm = Static<typeof TokenOperationFormSchema>
 
 export const ClientAuthHeadersSchema = Type.Object({
-  authorization: Type.Optional(Type.String({ description: 'Basic base64(form-urlencoded client_id ":" form-urlencoded client_secret)' }))
+  authorization: Type.Optional(Type.String({ description: 'Basic base64(form-urlencoded client_id ":" form-urlencoded client_secret)' })),
+  dpop: Type.Optional(Type.String({ description: 'token endpoint: an RFC 9449 DPoP proof (htm POST, htu the token endpoint): the token is bound to its key' })),
+  'signature-input': Type.Optional(Type.String({ description: 'RFC 9421 signature (required for a key with requireSignature), as on /api/v1' })),
+  signature: Type.Optional(Type.String()),
+  'content-digest': Type.Optional(Type.String({ description: 'RFC 9530, checked against the form body when present' }))
 })
 
 export const IntrospectionResponseSchema = Type.Union([
@@ -44,7 +48,8 @@ export const IntrospectionResponseSchema = Type.Union([
     exp: Type.Integer(),
     iat: Type.Integer(),
     jti: Type.String(),
-    token_type: Type.String()
+    token_type: Type.String({ description: 'Bearer, or DPoP for a bound token (RFC 9449 §6.2)' }),
+    cnf: Type.Optional(Type.Object({ jkt: Type.String() }, { additionalProperties: false, description: 'RFC 9449 §6: the thumbprint of the key a DPoP-bound token is bound to' }))
   }, { additionalProperties: false }),
   Type.Object({ active: Type.Literal(false) }, { additionalProperties: false })
 ], { description: 'RFC 7662 §2.2' })

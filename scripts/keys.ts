@@ -3,6 +3,9 @@
 // to stderr.
 //
 //   npm run --silent keys -- create --name NAME --scopes a,b[,c] [--expires-in-days N] [--rate-limit N]
+//                                   [--allowed-ips CIDR[,CIDR]] [--require-signature]
+//   npm run --silent keys -- update ID [--name N] [--scopes a,b] [--rate-limit N|default] [--allowed-ips CIDRs|any]
+//                                   [--require-signature | --no-require-signature]
 //   npm run --silent keys -- list
 //   npm run --silent keys -- revoke ID
 import { realpathSync } from 'node:fs'
@@ -16,6 +19,9 @@ import { RedisKeyStore } from '../src/storage/redis/redis-key-store.js'
 
 const USAGE = `usage:
   keys create --name NAME --scopes a,b[,c] [--expires-in-days 1..3650] [--rate-limit N]
+              [--allowed-ips CIDR[,CIDR…]] [--require-signature]
+  keys update ID [--name NAME] [--scopes a,b] [--rate-limit N|default] [--allowed-ips CIDR[,CIDR…]|any]
+                 [--require-signature | --no-require-signature]
   keys list
   keys revoke ID
 scopes: messages:read, messages:write, messages:delete, keys:admin, metrics:read
@@ -36,6 +42,20 @@ function parseScopes (raw: string | undefined): Scope[] {
   return scopes as Scope[]
 }
 
+/** --allowed-ips a,b: the CIDRs (checked by ApiKeys); 'any' (update only) clears the list */
+function parseAllowedIps (raw: string | undefined, allowAny: boolean): string[] | undefined {
+  if (raw === undefined) return undefined
+  if (allowAny && raw.trim() === 'any') return []
+  const entries = raw.split(',').map((entry) => entry.trim()).filter(Boolean)
+  if (entries.length === 0) throw new UsageError(allowAny ? '--allowed-ips needs CIDRs, or "any"' : '--allowed-ips needs at least one CIDR')
+  return entries
+}
+
+function keyId (raw: string | undefined, command: string): string {
+  if (raw === undefined || !new RegExp(KEY_ID_PATTERN).test(raw)) throw new UsageError(`${command} needs a key id (12 characters of a-z0-9)`)
+  return raw
+}
+
 async function run (keys: ApiKeys, argv: string[], io: Io): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -45,9 +65,15 @@ async function run (keys: ApiKeys, argv: string[], io: Io): Promise<void> {
       name: { type: 'string' },
       scopes: { type: 'string' },
       'expires-in-days': { type: 'string' },
-      'rate-limit': { type: 'string' }
+      'rate-limit': { type: 'string' },
+      'allowed-ips': { type: 'string' },
+      'require-signature': { type: 'boolean' },
+      'no-require-signature': { type: 'boolean' }
     }
   })
+  if (values['require-signature'] === true && values['no-require-signature'] === true) {
+    throw new UsageError('--require-signature and --no-require-signature contradict each other')
+  }
   const [command, ...rest] = positionals
   switch (command) {
     case 'create': {
@@ -57,18 +83,36 @@ async function run (keys: ApiKeys, argv: string[], io: Io): Promise<void> {
         name,
         scopes: parseScopes(values.scopes),
         expiresInDays: integer('expires-in-days', values['expires-in-days'], 1, 3650),
-        rateLimit: integer('rate-limit', values['rate-limit'], 1, 10_000_000)
+        rateLimit: integer('rate-limit', values['rate-limit'], 1, 10_000_000),
+        allowedIps: parseAllowedIps(values['allowed-ips'], false),
+        requireSignature: values['require-signature'] === true
       })
       io.err(`key.created ${created.id} (${created.scopes.join(' ')}): the key is shown only now`)
       io.out(JSON.stringify(created))
+      return
+    }
+    case 'update': {
+      const id = keyId(rest[0], 'update')
+      if (values['expires-in-days'] !== undefined) throw new UsageError('update cannot change --expires-in-days: a key keeps its expiry (rotate or make a new key)')
+      if (values.name !== undefined && (values.name.length < 1 || values.name.length > 64)) throw new UsageError('--name must be 1 to 64 characters')
+      const changes = {
+        name: values.name,
+        scopes: values.scopes === undefined ? undefined : parseScopes(values.scopes),
+        rateLimit: values['rate-limit'] === 'default' ? null : integer('rate-limit', values['rate-limit'], 1, 10_000_000),
+        allowedIps: parseAllowedIps(values['allowed-ips'], true),
+        requireSignature: values['require-signature'] === true ? true : values['no-require-signature'] === true ? false : undefined
+      }
+      if (Object.values(changes).every((value) => value === undefined)) throw new UsageError('update needs at least one field to change')
+      const updated = await keys.update(id, changes)
+      io.err(`key.updated ${id}`)
+      io.out(JSON.stringify(updated))
       return
     }
     case 'list':
       io.out(JSON.stringify({ items: await keys.list() }))
       return
     case 'revoke': {
-      const id = rest[0]
-      if (id === undefined || !new RegExp(KEY_ID_PATTERN).test(id)) throw new UsageError('revoke needs a key id (12 characters of a-z0-9)')
+      const id = keyId(rest[0], 'revoke')
       const revoked = await keys.revoke(id)
       io.err(`key.revoked ${id}`)
       io.out(JSON.stringify(revoked))
@@ -107,7 +151,12 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     const known = err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
       (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
     const statusCode = (err as { statusCode?: number }).statusCode
-    io.err(known ? `${(err as Error).message}\n${USAGE}` : statusCode === 404 ? 'no key with that id' : `failed: ${(err as Error).message}`)
+    // A value the key service refuses (a bad CIDR) is a usage error too; 409: the key is revoked.
+    if (statusCode === 400) {
+      io.err(`${(err as Error).message}\n${USAGE}`)
+      return 2
+    }
+    io.err(known ? `${(err as Error).message}\n${USAGE}` : statusCode === 404 ? 'no key with that id' : statusCode === 409 ? 'the key is revoked or expired' : `failed: ${(err as Error).message}`)
     return known ? 2 : 1
   } finally {
     await client.quit().catch(() => client.disconnect())

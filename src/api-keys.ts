@@ -1,9 +1,10 @@
 import { hash, randomBytes, randomInt } from 'node:crypto'
 import argon2 from 'argon2'
 import { LRUCache } from 'lru-cache'
-import { KeyNotFound, KeyNotActive } from './errors.js'
+import { IpAllowList, InvalidCidr, normalizeCidrs } from './auth/ip-allow-list.js'
+import { InvalidAllowedIps, KeyNotFound, KeyNotActive } from './errors.js'
 import { isoTime } from './iso-time.js'
-import type { KeyStore, StoredKey } from './storage/key-store.js'
+import type { KeyPatch, KeyStore, StoredKey } from './storage/key-store.js'
 
 export const SCOPES = ['messages:read', 'messages:write', 'messages:delete', 'keys:admin', 'metrics:read'] as const
 export type Scope = typeof SCOPES[number]
@@ -75,6 +76,12 @@ export interface KeyView {
   expiresAt: string | null
   lastUsedAt: string | null
   revokedAt: string | null
+  /** requests per RATE_LIMIT_WINDOW_MS; null: RATE_LIMIT_API_MAX */
+  rateLimit: number | null
+  /** CIDRs the key (and its tokens) may be used from; empty: any address */
+  allowedIps: string[]
+  /** every request of the key (and of its tokens) must carry an RFC 9421 signature */
+  requireSignature: boolean
 }
 
 /** The answer of create and rotate: the plaintext key, shown once. */
@@ -85,6 +92,9 @@ export interface IssuedKey {
   scopes: Scope[]
   createdAt: string
   expiresAt: string | null
+  rateLimit: number | null
+  allowedIps: string[]
+  requireSignature: boolean
 }
 
 export interface NewKey {
@@ -92,6 +102,19 @@ export interface NewKey {
   scopes: readonly Scope[]
   expiresInDays?: number | undefined
   rateLimit?: number | undefined
+  allowedIps?: readonly string[] | undefined
+  requireSignature?: boolean | undefined
+}
+
+/** What PATCH may change; absent fields stay as they are. */
+export interface KeyChanges {
+  name?: string | undefined
+  scopes?: readonly Scope[] | undefined
+  /** null: back to RATE_LIMIT_API_MAX */
+  rateLimit?: number | null | undefined
+  /** []: any address */
+  allowedIps?: readonly string[] | undefined
+  requireSignature?: boolean | undefined
 }
 
 /** A key whose secret was verified. */
@@ -101,6 +124,28 @@ export interface VerifiedKey {
   readonly rateLimit: number | null
   /** ms; null: never expires */
   readonly expiresAt: number | null
+  /** null: any address */
+  readonly allowedIps: IpAllowList | null
+  readonly requireSignature: boolean
+}
+
+/** The answer of checkKey: the key, or why not (an address outside its allow-list is told apart for the log). */
+export type KeyCheck =
+  | { readonly ok: true, readonly key: VerifiedKey }
+  | { readonly ok: false, readonly reason: 'invalid' | 'ip-denied', readonly keyId: string | null }
+
+/**
+ * What applies to a key's access tokens, read from its record (cached like verifications and
+ * emptied with them): a token is worth no more than its key is now.
+ */
+export interface KeyPolicy {
+  readonly active: boolean
+  /** ms; null: never. A cached policy is not active past it, whatever the cache's own timer says. */
+  readonly expiresAt: number | null
+  readonly scopes: readonly string[]
+  readonly rateLimit: number | null
+  readonly allowedIps: IpAllowList | null
+  readonly requireSignature: boolean
 }
 
 export interface ApiKeysOptions {
@@ -139,9 +184,10 @@ export class ApiKeys {
   verifications = 0
 
   private readonly verified: LRUCache<string, VerifiedKey>
-  private readonly inFlight = new Map<string, Promise<VerifiedKey | null>>()
-  /** key states for bearer tokens: revoked or expired keys' tokens stop working */
-  private readonly states: LRUCache<string, { active: boolean }>
+  private readonly inFlight = new Map<string, Promise<KeyCheck>>()
+  /** key policies for bearer tokens: revoked or expired keys' tokens stop working */
+  private readonly policies: LRUCache<string, KeyPolicy>
+  private readonly invalidateListeners: Array<() => void> = []
   private readonly touched: LRUCache<string, true>
   /** changes whenever the caches are emptied, so a verification that raced a change is not cached */
   private generation = 0
@@ -160,7 +206,7 @@ export class ApiKeys {
     this.hash = options.hash ?? hashSecret
     this.touchIntervalMs = options.touchIntervalMs ?? 60_000
     this.verified = new LRUCache({ max, ttl, ttlAutopurge: false })
-    this.states = new LRUCache({ max, ttl })
+    this.policies = new LRUCache({ max, ttl })
     this.touched = new LRUCache({ max, ttl: this.touchIntervalMs })
     const poll = options.epochPollMs ?? DEFAULT_EPOCH_POLL_MS
     this.poller = poll > 0 ? setInterval(() => { this.checkEpoch().catch(() => {}) }, poll).unref() : null
@@ -180,6 +226,8 @@ export class ApiKeys {
         lastUsedAt: null,
         revokedAt: null,
         rateLimit: input.rateLimit ?? null,
+        allowedIps: checkedCidrs(input.allowedIps ?? []),
+        requireSignature: input.requireSignature ?? false,
         hash,
         previousHash: null,
         previousUntil: null
@@ -208,6 +256,29 @@ export class ApiKeys {
   }
 
   /**
+   * Changes a live key's name, scopes, rate limit, allow-list or signature requirement; every
+   * instance applies it within a poll of the epoch (its caches are emptied, this one's at once).
+   */
+  async update (id: string, changes: KeyChanges): Promise<KeyView> {
+    const patch: { -readonly [K in keyof KeyPatch]: KeyPatch[K] } = {}
+    if (changes.name !== undefined) patch.name = changes.name
+    if (changes.scopes !== undefined) patch.scopes = [...new Set(changes.scopes)]
+    if (changes.rateLimit !== undefined) patch.rateLimit = changes.rateLimit
+    if (changes.allowedIps !== undefined) patch.allowedIps = checkedCidrs(changes.allowedIps)
+    if (changes.requireSignature !== undefined) patch.requireSignature = changes.requireSignature
+    const updated = await this.store.update(id, patch)
+    this.invalidate()
+    if (updated !== null) return toView(updated)
+    if (await this.store.get(id) === null) throw new KeyNotFound()
+    throw new KeyNotActive()
+  }
+
+  /** Runs `listener` whenever the key caches are emptied (another cache built on key state follows them). */
+  onInvalidate (listener: () => void): void {
+    this.invalidateListeners.push(listener)
+  }
+
+  /**
    * A new secret for the same id, scopes and expiry. The old one keeps working for
    * `graceSeconds` (a second rotation within a grace period ends the first one's grace).
    */
@@ -227,35 +298,70 @@ export class ApiKeys {
 
   /** The key behind a presented X-API-Key, or null. Cheap after the first success. */
   async verifyKey (presented: string): Promise<VerifiedKey | null> {
+    const check = await this.checkKey(presented, null)
+    return check.ok ? check.key : null
+  }
+
+  /**
+   * The key behind a presented X-API-Key, checked against the client address `ip` (null: no
+   * address check). A key whose allow-list leaves the address out is refused before its
+   * secret is hashed: a stolen key used from elsewhere never costs an argon2 run.
+   */
+  async checkKey (presented: string, ip: string | null): Promise<KeyCheck> {
     const parsed = parseKey(presented)
-    if (parsed === null) return null
+    if (parsed === null) return INVALID
+    // A key whose allow-list this process knows is checked before anything is hashed.
+    const known = ip === null ? undefined : this.cachedPolicy(parsed.keyId)
+    const allowedIps = known?.allowedIps ?? null
+    if (allowedIps !== null && !allowedIps.allows(ip as string)) return { ok: false, reason: 'ip-denied', keyId: parsed.keyId }
     const digest = hash('sha256', presented, 'base64url')
     const cached = this.verified.get(digest)
-    if (cached !== undefined && (cached.expiresAt === null || cached.expiresAt > this.now())) return cached
+    if (cached !== undefined && (cached.expiresAt === null || cached.expiresAt > this.now())) {
+      if (ip !== null && cached.allowedIps !== null && !cached.allowedIps.allows(ip)) return { ok: false, reason: 'ip-denied', keyId: cached.keyId }
+      return { ok: true, key: cached }
+    }
 
-    let pending = this.inFlight.get(digest)
+    // Per key and address, unless the key is known to have no allow-list: requests from
+    // another address must not share an answer that depends on it.
+    const flight = ip === null || (known !== undefined && known.allowedIps === null) ? digest : `${digest} ${ip}`
+    let pending = this.inFlight.get(flight)
     if (pending === undefined) {
-      pending = this.verifyUncached(digest, parsed.keyId, parsed.secret).finally(() => this.inFlight.delete(digest))
-      this.inFlight.set(digest, pending)
+      pending = this.verifyUncached(digest, parsed.keyId, parsed.secret, ip).finally(() => this.inFlight.delete(flight))
+      this.inFlight.set(flight, pending)
     }
     return await pending
   }
 
-  /** isKeyActive's answer while it is cached, without a promise; undefined when it is not. */
-  cachedKeyState (keyId: string): boolean | undefined {
-    return this.states.get(keyId)?.active
+  /** policy()'s answer while it is cached, without a promise; undefined when it is not. */
+  cachedPolicy (keyId: string): KeyPolicy | undefined {
+    const cached = this.policies.get(keyId)
+    if (cached?.active === true && cached.expiresAt !== null && cached.expiresAt <= this.now()) {
+      this.policies.delete(keyId)
+      return undefined
+    }
+    return cached
+  }
+
+  /** What applies to the tokens of `keyId`: whether the key is live, its scopes, limits and proof requirements. */
+  async policy (keyId: string): Promise<KeyPolicy> {
+    const cached = this.cachedPolicy(keyId)
+    if (cached !== undefined) return cached
+    const generation = this.generation
+    const key = await this.store.get(keyId)
+    const policy: KeyPolicy = key === null ? INACTIVE : policyOf(key, IpAllowList.from(key.allowedIps), this.now())
+    if (generation === this.generation) this.cachePolicy(keyId, key, policy)
+    return policy
+  }
+
+  /** Kept no longer than the key stays active, so an expiry is seen on time. */
+  private cachePolicy (keyId: string, key: StoredKey | null, policy: KeyPolicy): void {
+    const ttl = key?.expiresAt != null ? Math.max(1, key.expiresAt - this.now()) : undefined
+    this.policies.set(keyId, policy, ttl === undefined ? {} : { ttl: Math.min(ttl, this.verified.ttl) })
   }
 
   /** Whether tokens issued from `keyId` are still good: the key exists, is not revoked, not expired. */
   async isKeyActive (keyId: string): Promise<boolean> {
-    const cached = this.states.get(keyId)
-    if (cached !== undefined) return cached.active
-    const generation = this.generation
-    const key = await this.store.get(keyId)
-    const active = key !== null && isActive(key, this.now())
-    const ttl = key?.expiresAt != null ? Math.max(1, key.expiresAt - this.now()) : undefined
-    if (generation === this.generation) this.states.set(keyId, { active }, ttl === undefined ? {} : { ttl: Math.min(ttl, this.verified.ttl) })
-    return active
+    return (await this.policy(keyId)).active
   }
 
   /** Records that a key was used: at most once per touch interval per key, never awaited on the request. */
@@ -281,29 +387,51 @@ export class ApiKeys {
   private invalidate (): void {
     this.generation++
     this.verified.clear()
-    this.states.clear()
+    this.policies.clear()
+    for (const listener of this.invalidateListeners) listener()
   }
 
-  private async verifyUncached (digest: string, keyId: string, secret: string): Promise<VerifiedKey | null> {
+  private async verifyUncached (digest: string, keyId: string, secret: string, ip: string | null): Promise<KeyCheck> {
     const generation = this.generation
     const key = await this.store.get(keyId)
     // Unknown, revoked and expired keys are refused without hashing anything.
-    if (key === null || !isActive(key, this.now())) return null
+    if (key === null || !isActive(key, this.now())) return INVALID
+    const allowedIps = IpAllowList.from(key.allowedIps)
+    if (generation === this.generation) this.cachePolicy(keyId, key, policyOf(key, allowedIps, this.now()))
+    // So is a known key used from outside its network (the caller logs the key id and the address).
+    if (ip !== null && allowedIps !== null && !allowedIps.allows(ip)) return { ok: false, reason: 'ip-denied', keyId }
     let validUntil = key.expiresAt
     this.verifications++
     if (!await this.verify(key.hash, secret)) {
       const inGrace = key.previousHash !== null && key.previousUntil !== null && key.previousUntil > this.now()
-      if (!inGrace) return null
+      if (!inGrace) return INVALID
       this.verifications++
-      if (!await this.verify(key.previousHash as string, secret)) return null
+      if (!await this.verify(key.previousHash as string, secret)) return INVALID
       validUntil = Math.min(key.previousUntil as number, key.expiresAt ?? Infinity)
     }
-    const verified: VerifiedKey = { keyId, scopes: key.scopes, rateLimit: key.rateLimit, expiresAt: validUntil }
+    const verified: VerifiedKey = { keyId, scopes: key.scopes, rateLimit: key.rateLimit, expiresAt: validUntil, allowedIps, requireSignature: key.requireSignature }
     if (generation === this.generation) {
       const ttl = validUntil === null ? this.verified.ttl : Math.min(this.verified.ttl, Math.max(1, validUntil - this.now()))
       this.verified.set(digest, verified, { ttl })
     }
-    return verified
+    return { ok: true, key: verified }
+  }
+}
+
+const INVALID: KeyCheck = { ok: false, reason: 'invalid', keyId: null }
+
+function policyOf (key: StoredKey, allowedIps: IpAllowList | null, now: number): KeyPolicy {
+  return { active: isActive(key, now), expiresAt: key.expiresAt, scopes: key.scopes, rateLimit: key.rateLimit, allowedIps, requireSignature: key.requireSignature }
+}
+const INACTIVE: KeyPolicy = { active: false, expiresAt: null, scopes: [], rateLimit: null, allowedIps: null, requireSignature: false }
+
+/** CIDRs in their canonical form, or a 400 that says which entry is wrong. */
+function checkedCidrs (entries: readonly string[]): string[] {
+  try {
+    return normalizeCidrs(entries)
+  } catch (err) {
+    if (err instanceof InvalidCidr) throw new InvalidAllowedIps(err.message)
+    throw err
   }
 }
 
@@ -321,7 +449,10 @@ export function toView (key: StoredKey): KeyView {
     createdAt: isoTime(key.createdAt),
     expiresAt: iso(key.expiresAt),
     lastUsedAt: iso(key.lastUsedAt),
-    revokedAt: iso(key.revokedAt)
+    revokedAt: iso(key.revokedAt),
+    rateLimit: key.rateLimit,
+    allowedIps: [...key.allowedIps],
+    requireSignature: key.requireSignature
   }
 }
 
@@ -332,6 +463,9 @@ function issued (key: StoredKey, secret: string): IssuedKey {
     name: key.name,
     scopes: key.scopes.filter(isScope),
     createdAt: isoTime(key.createdAt),
-    expiresAt: iso(key.expiresAt)
+    expiresAt: iso(key.expiresAt),
+    rateLimit: key.rateLimit,
+    allowedIps: [...key.allowedIps],
+    requireSignature: key.requireSignature
   }
 }

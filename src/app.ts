@@ -20,6 +20,8 @@ import apiMessageRoutes from '../routes/api/v1/messages.js'
 import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
 import oauthRoutes from '../routes/oauth.js'
+import proof from '../plugins/proof.js'
+import apiSigningKeyRoutes from '../routes/api/v1/signing-keys.js'
 import publicRoutes from '../routes/public.js'
 import assetRoutes from '../routes/assets.js'
 import wellKnownRoutes from '../routes/well-known.js'
@@ -38,7 +40,6 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   // Order matters, and each plugin's `dependencies` make a wrong order fail at start-up.
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
-  await app.register(jsonBody)
   await app.register(securityHeaders)
   await app.register(shutdown)
   await app.register(cors)
@@ -48,6 +49,8 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(accepts)
   await app.register(methodNotAllowed)
   await app.register(auth)
+  await app.register(proof)
+  await app.register(jsonBody)
   // Both learn the routes as they are added, so they come before every route.
   await app.register(swagger)
   await app.register(metrics)
@@ -61,6 +64,7 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(apiAuthRoutes, { prefix: '/api/v1' })
   await app.register(apiMessageRoutes, { prefix: '/api/v1' })
   await app.register(apiKeyRoutes, { prefix: '/api/v1' })
+  await app.register(apiSigningKeyRoutes, { prefix: '/api/v1' })
 
   return app
 }

@@ -28,6 +28,15 @@ export const Forbidden = createError('FORBIDDEN', 'The credential does not grant
 export const TooManyAuthFailures = createError<'RATE_LIMITED', 429, [string]>('RATE_LIMITED', 'Too many failed authentications, retry in %s', 429, undefined, noStack)
 export const KeyNotFound = createError('NOT_FOUND', 'API key not found', 404, undefined, noStack)
 export const KeyNotActive = createError('KEY_NOT_ACTIVE', 'The API key is revoked or expired', 409, undefined, noStack)
+export const InvalidAllowedIps = createError<'VALIDATION_ERROR', 400, [string]>('VALIDATION_ERROR', 'body/allowedIps: %s', 400, undefined, noStack)
+
+// Proof of possession (API.md section 7).
+export const InvalidSigningKey = createError<'VALIDATION_ERROR', 400, [string]>('VALIDATION_ERROR', 'body/jwk: %s', 400, undefined, noStack)
+export const SigningKeyExists = createError('SIGNING_KEY_EXISTS', 'This public key is already registered for the API key', 409, undefined, noStack)
+export const SigningKeyLimit = createError<'SIGNING_KEY_LIMIT', 409, [number]>('SIGNING_KEY_LIMIT', 'An API key may have at most %d signing keys: remove one first', 409, undefined, noStack)
+export const SigningKeyNotFound = createError('NOT_FOUND', 'Signing key not found', 404, undefined, noStack)
+export const InvalidDpopProof = createError('INVALID_DPOP_PROOF', 'The DPoP proof is missing, malformed, stale, replayed or not for this request', 400, undefined, noStack)
+export const DigestMismatch = createError('DIGEST_MISMATCH', 'Content-Digest does not match the body (RFC 9530)', 400, undefined, noStack)
 export const InvalidCursor = createError('VALIDATION_ERROR', 'querystring/cursor is not a cursor from this API', 400, undefined, noStack)
 
 /** Maps Fastify's own error codes to the catalogue's machine codes. */

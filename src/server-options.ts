@@ -20,7 +20,7 @@ export interface ServerOptionsOverrides {
 // log line ever carries one of these fields, pino replaces it. (Exact paths only: wildcard
 // paths cost a walk of every log line.)
 export const redactedPaths = [
-  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-delete-token"]', 'req.headers.cookie',
+  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-delete-token"]', 'req.headers.cookie', 'req.headers.dpop', 'req.headers.signature',
   'body', 'content', 'key', 'secret', 'token', 'deleteToken', 'access_token', 'jwt', 'hash'
 ]
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose'
+import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose'
 import { LRUCache } from 'lru-cache'
 import { KEY_ID_PATTERN } from '../api-keys.js'
 import { ISSUER_ALGS, type IssuerKeys } from './issuer-keys.js'
@@ -19,6 +19,8 @@ export interface TokenClaims {
   iat: number
   exp: number
   nbf?: number
+  /** RFC 9449 §6.1: a DPoP-bound token names the thumbprint of its proof key */
+  cnf?: { jkt: string }
 }
 
 /** A token that verified, with its scopes split once. Shared by every request that brings it: frozen. */
@@ -42,6 +44,8 @@ interface Options {
 }
 
 const KEY_ID = new RegExp(KEY_ID_PATTERN)
+/** a SHA-256 thumbprint, base64url */
+const JKT = /^[A-Za-z0-9_-]{43}$/
 const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'iat', 'exp']
 
 /**
@@ -71,7 +75,8 @@ export class AccessTokens {
     this.now = options.now ?? Date.now
   }
 
-  async issue (subject: TokenSubject, scopes: readonly string[]): Promise<{ token: string, expiresIn: number, claims: TokenClaims }> {
+  /** `bind`: a DPoP-bound token (RFC 9449 §6), usable only with proofs signed by that key. */
+  async issue (subject: TokenSubject, scopes: readonly string[], bind?: { jkt: string }): Promise<{ token: string, expiresIn: number, claims: TokenClaims }> {
     const key = await this.keys.signing()
     const now = Math.floor(this.now() / 1000)
     const keyLimit = subject.validUntil === null ? Infinity : Math.floor(subject.validUntil / 1000)
@@ -88,10 +93,31 @@ export class AccessTokens {
       iat: now,
       exp
     }
+    if (bind !== undefined) claims.cnf = { jkt: bind.jkt }
     const token = await new SignJWT({ ...claims })
       .setProtectedHeader({ alg: key.alg, typ: ACCESS_TOKEN_TYP, kid: key.kid })
       .sign(key.privateKey)
     return { token, expiresIn: exp - now, claims }
+  }
+
+  /** The token when it verified before and still holds (the synchronous part of verify), else undefined. */
+  cached (token: string): VerifiedToken | undefined {
+    const cached = this.verified.get(token)
+    return cached !== undefined && cached.claims.exp * 1000 > this.now() && this.keys.isPublished(cached.kid) ? cached : undefined
+  }
+
+  /**
+   * Whether an unverified token is worth a store read before its signature is checked: its
+   * header names an issuer algorithm and a published key (a forged `sub` under it only gets
+   * itself refused, and the per-IP lockout bounds how often).
+   */
+  plausible (token: string): boolean {
+    try {
+      const { kid, alg } = decodeProtectedHeader(token)
+      return typeof kid === 'string' && (ISSUER_ALGS as readonly unknown[]).includes(alg) && this.keys.isPublished(kid)
+    } catch {
+      return false
+    }
   }
 
   /**
@@ -100,8 +126,8 @@ export class AccessTokens {
    * tokens with it), are checked again on every hit.
    */
   verify (token: string): VerifiedToken | null | Promise<VerifiedToken | null> {
-    const cached = this.verified.get(token)
-    if (cached !== undefined && cached.claims.exp * 1000 > this.now() && this.keys.isPublished(cached.kid)) return cached
+    const cached = this.cached(token)
+    if (cached !== undefined) return cached
     let pending = this.inFlight.get(token)
     if (pending === undefined) {
       pending = this.verifySignature(token).finally(() => { this.inFlight.delete(token) })
@@ -136,11 +162,26 @@ export class AccessTokens {
     }
     const wellFormed = typeof claims.sub === 'string' && KEY_ID.test(claims.sub) && claims.client_id === claims.sub &&
       typeof claims.scope === 'string' && typeof claims.jti === 'string' && claims.jti !== '' &&
-      typeof claims.exp === 'number' && typeof claims.iat === 'number'
+      typeof claims.exp === 'number' && typeof claims.iat === 'number' &&
+      (claims.cnf === undefined || (typeof claims.cnf === 'object' && claims.cnf !== null && typeof claims.cnf.jkt === 'string' && JKT.test(claims.cnf.jkt)))
     // A token we issued never expires after its key leaves the JWKS: a later exp was not made here.
     if (!wellFormed || claims.exp * 1000 > key.publishedUntil) return null
     const verified: VerifiedToken = Object.freeze({ claims: Object.freeze(claims), scopes: Object.freeze(claims.scope.split(' ').filter(Boolean)), kid })
     this.verified.set(token, verified, { ttl: Math.max(1, claims.exp * 1000 - this.now()) })
     return verified
+  }
+}
+
+/**
+ * The `sub` a token claims, read WITHOUT verifying it: only to look up the key's allow-list
+ * before any signature is checked (a forged sub can only get itself refused). null when the
+ * token does not decode or names no key id.
+ */
+export function unverifiedSubject (token: string): string | null {
+  try {
+    const { sub } = decodeJwt(token)
+    return typeof sub === 'string' && KEY_ID.test(sub) ? sub : null
+  } catch {
+    return null
   }
 }

@@ -4,9 +4,10 @@ import { LRUCache } from 'lru-cache'
 
 /**
  * The proof algorithms accepted (and advertised as `dpop_signing_alg_values_supported`):
- * asymmetric only (RFC 9449 §4.2, §11.6). EdDSA only with crv Ed25519.
+ * asymmetric only (RFC 9449 §4.2, §11.6). EdDSA only with crv Ed25519, also under its RFC 9864
+ * name `Ed25519` (what openid-client and oauth4webapi send for an Ed25519 key).
  */
-export const DPOP_ALGS = ['ES256', 'EdDSA'] as const
+export const DPOP_ALGS = ['ES256', 'EdDSA', 'Ed25519'] as const
 export type DpopAlg = typeof DPOP_ALGS[number]
 
 /** RFC 9449 §4.2: the explicit type of a proof, so no other JWT can pass for one (§11.5). */
@@ -181,7 +182,7 @@ function publicJwk (value: unknown, alg: DpopAlg): PublicJwk {
     if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') throw new DpopProofError('ES256 needs an EC P-256 jwk')
     return { kty: 'EC', crv: 'P-256', x: coordinate('x'), y: coordinate('y') }
   }
-  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') throw new DpopProofError('EdDSA needs an OKP Ed25519 jwk')
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') throw new DpopProofError(`${alg} needs an OKP Ed25519 jwk`)
   return { kty: 'OKP', crv: 'Ed25519', x: coordinate('x') }
 }
 

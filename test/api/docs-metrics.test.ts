@@ -59,7 +59,7 @@ t.test('GET /docs/json is the OpenAPI 3 document of every route, with both secur
   const expected: Array<[string, string]> = [
     ['/api/v1/auth/token', 'post'], ['/api/v1/auth/revoke', 'post'],
     ['/api/v1/messages', 'post'], ['/api/v1/messages', 'get'], ['/api/v1/messages/{id}', 'get'], ['/api/v1/messages/{id}', 'delete'],
-    ['/api/v1/keys', 'post'], ['/api/v1/keys', 'get'], ['/api/v1/keys/{id}', 'get'], ['/api/v1/keys/{id}', 'delete'], ['/api/v1/keys/{id}/rotate', 'post'],
+    ['/api/v1/keys', 'post'], ['/api/v1/keys', 'get'], ['/api/v1/keys/{id}', 'get'], ['/api/v1/keys/{id}', 'patch'], ['/api/v1/keys/{id}', 'delete'], ['/api/v1/keys/{id}/rotate', 'post'],
     ['/metrics', 'get'], ['/', 'post'], ['/', 'get'], ['/msg/{id}', 'get'], ['/msg/{id}', 'delete'], ['/health', 'get'], ['/ready', 'get']
   ]
   for (const [path, method] of expected) {

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import { exportSPKI, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose'
 import t from 'tap'
 import { formatKey, newSecret, parseKey } from '../../src/api-keys.js'
+import { accessTokenHash, DPOP_ALGS } from '../../src/auth/dpop.js'
 import { build, sleep } from '../helper.js'
 import { makeKey, tokenFor, withKey, withToken } from '../api/api-helper.js'
 
@@ -32,11 +34,19 @@ function withClaims (token: string, change: (claims: Record<string, unknown>) =>
   return `${head}.${b64(change(JSON.parse(Buffer.from(body, 'base64url').toString()) as Record<string, unknown>))}.${signature}`
 }
 
-/** The challenges of a WWW-Authenticate header, in any order (`Bearer realm=…, error=…` stays one). */
-const challenges = (header: unknown): string[] => String(header).split(/, (?=ApiKey |Bearer )/).sort()
+/**
+ * The challenges of a WWW-Authenticate header, in any order (`Bearer realm=…, error=…` stays
+ * one): split at a ', ' followed by a scheme name and its space, so neither a parameter
+ * (`error=…`) nor the space inside DPoP's `algs="ES256 EdDSA"` starts a challenge.
+ */
+const challenges = (header: unknown): string[] => String(header).split(/, (?=[A-Za-z][A-Za-z0-9-]* )/).sort()
 const KEY_CHALLENGE = 'ApiKey realm="missive"'
 const PLAIN_BEARER = 'Bearer realm="missive"'
 const BAD_TOKEN = 'Bearer realm="missive", error="invalid_token"'
+// Issue 16 (API.md section 7): every route that takes access tokens also offers DPoP, after
+// Bearer, naming the proof algorithms accepted (`algs="ES256 EdDSA …"`, a space-separated list).
+const DPOP = `DPoP algs="${DPOP_ALGS.join(' ')}"`
+const BAD_DPOP_TOKEN = `${DPOP}, error="invalid_token"`
 
 t.test('every forged or broken credential is the same 401, and each is counted as a failure', async (t) => {
   const app = await build(t, { store: 'redis', config })
@@ -181,7 +191,7 @@ t.test('every forged or broken credential is the same 401, and each is counted a
   for (const [name, headers, presentedToken] of cases) {
     const res = await app.inject({ url: '/api/v1/messages', headers, remoteAddress: ip })
     t.equal(res.statusCode, 401, name)
-    t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, presentedToken ? BAD_TOKEN : PLAIN_BEARER].sort(), `${name}: challenge`)
+    t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, presentedToken ? BAD_TOKEN : PLAIN_BEARER, DPOP].sort(), `${name}: challenge`)
     const counted = (await app.keyStore.authFailures(ip)).count
     t.equal(counted, failures + 1, `${name}: counted as one authentication failure`)
     failures = counted
@@ -192,26 +202,29 @@ t.test('every forged or broken credential is the same 401, and each is counted a
 
   const anonymous = await app.inject({ url: '/api/v1/messages', remoteAddress: ip })
   t.equal(anonymous.statusCode, 401)
-  t.same(challenges(anonymous.headers['www-authenticate']), [KEY_CHALLENGE, PLAIN_BEARER].sort(), 'no credential: no error code (RFC 6750 section 3.1)')
+  t.same(challenges(anonymous.headers['www-authenticate']), [KEY_CHALLENGE, PLAIN_BEARER, DPOP].sort(), 'no credential: no error code (RFC 6750 section 3.1)')
   t.equal((await app.keyStore.authFailures(ip)).count, failures, 'and not counted')
 
   for (const token of [real, legitGood]) t.equal((await app.inject({ url: '/api/v1/messages', headers: withToken(token), remoteAddress: '198.51.100.3' })).statusCode, 200, 'the valid tokens still work')
 })
 
-t.test('a bearer-only route refuses a bad token with the Bearer challenge alone', async (t) => {
+t.test('a token-only route refuses a bad token with the Bearer and DPoP challenges alone', async (t) => {
   const app = await build(t, { store: 'memory', config })
   const { key } = await makeKey(app, ['messages:read'])
   const real = await tokenFor(app, key)
   const bad = await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: withToken(tamperSignature(real)) })
   t.equal(bad.statusCode, 401)
-  t.equal(bad.headers['www-authenticate'], BAD_TOKEN)
+  t.equal(bad.headers['www-authenticate'], `${BAD_TOKEN}, ${DPOP}`)
   const none = await app.inject({ method: 'POST', url: '/api/v1/auth/revoke' })
   t.equal(none.statusCode, 401)
-  t.equal(none.headers['www-authenticate'], PLAIN_BEARER, 'no token: no error code')
+  t.equal(none.headers['www-authenticate'], `${PLAIN_BEARER}, ${DPOP}`, 'no token: no error code')
+  const asDpop = await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: { authorization: `DPoP ${tamperSignature(real)}` } })
+  t.equal(asDpop.statusCode, 401)
+  t.equal(asDpop.headers['www-authenticate'], `${PLAIN_BEARER}, ${BAD_DPOP_TOKEN}`, 'a token refused as DPoP: the error is on the DPoP challenge')
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/revoke', headers: withToken(real) })).statusCode, 204, 'the real token is accepted')
   const revoked = await app.inject({ url: '/api/v1/messages', headers: withToken(real) })
   t.equal(revoked.statusCode, 401, 'a revoked token')
-  t.same(challenges(revoked.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN].sort(), 'is an invalid_token too')
+  t.same(challenges(revoked.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN, DPOP].sort(), 'is an invalid_token too')
 })
 
 t.test('revoked and expired keys, and a rotated key after its grace, are 401', async (t) => {
@@ -251,7 +264,7 @@ t.test('an expired token is refused even when the clock only just passed it', as
   offset = 31_000
   const res = await app.inject({ url: '/api/v1/messages', headers: withToken(token) })
   t.equal(res.statusCode, 401)
-  t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN].sort())
+  t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN, DPOP].sort())
 })
 
 t.test('a token accepted once (and so remembered by the verifier cache) is refused once it expires', async (t) => {
@@ -264,5 +277,51 @@ t.test('a token accepted once (and so remembered by the verifier cache) is refus
   await sleep((now + 2) * 1000 - Date.now() + 300)
   const res = await app.inject({ url: '/api/v1/messages', headers: withToken(token) })
   t.equal(res.statusCode, 401)
-  t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN].sort())
+  t.same(challenges(res.headers['www-authenticate']), [KEY_CHALLENGE, BAD_TOKEN, DPOP].sort())
+})
+
+t.test('a key and its tokens used from outside its allow-list get the uniform 401 of their scheme', async (t) => {
+  const app = await build(t, { store: 'memory', config })
+  const inside = '203.0.113.5'
+  const outside = '192.0.2.1'
+  const { key, id } = await app.apiKeys.create({ name: 'fenced', scopes: ['messages:read'], allowedIps: ['203.0.113.0/24'] })
+  const get = async (headers: Record<string, string>, remoteAddress: string): Promise<{ statusCode: number, challenge: unknown, body: string }> => {
+    const res = await app.inject({ url: '/api/v1/messages', headers, remoteAddress })
+    return { statusCode: res.statusCode, challenge: res.headers['www-authenticate'], body: res.body }
+  }
+
+  // An API key: the same answer as a wrong secret.
+  const wrongSecret = await get(withKey(formatKey(id, newSecret())), inside)
+  t.equal((await get(withKey(key), inside)).statusCode, 200)
+  t.strictSame(await get(withKey(key), outside), wrongSecret, 'API key from outside: as a wrong secret')
+
+  // A Bearer token: the same answer as a tampered one.
+  const token = (await app.inject({ method: 'POST', url: '/api/v1/auth/token', headers: withKey(key), remoteAddress: inside })).json().access_token as string
+  const tamperedBearer = await get(withToken(tamperSignature(token)), inside)
+  t.equal(tamperedBearer.challenge, `${KEY_CHALLENGE}, ${BAD_TOKEN}, ${DPOP}`)
+  t.equal((await get(withToken(token), inside)).statusCode, 200)
+  for (const round of ['first', 'cached']) {
+    t.strictSame(await get(withToken(token), outside), tamperedBearer, `Bearer token from outside (${round}): as a tampered token`)
+  }
+
+  // A DPoP-bound token: the same answer as a tampered one, the error on the DPoP challenge.
+  const pair = await generateKeyPair('ES256')
+  const jwk = await exportJWK(pair.publicKey)
+  const proof = async (method: string, path: string, accessToken?: string): Promise<string> => await new SignJWT({
+    htm: method, htu: app.config.publicUrl + path, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ...(accessToken === undefined ? {} : { ath: accessTokenHash(accessToken) })
+  }).setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk }).sign(pair.privateKey)
+  const issued = await app.inject({ method: 'POST', url: '/api/v1/auth/token', headers: { ...withKey(key), dpop: await proof('POST', '/api/v1/auth/token') }, remoteAddress: inside })
+  t.equal(issued.statusCode, 200)
+  t.equal(issued.json().token_type, 'DPoP')
+  const bound = issued.json().access_token as string
+  const withDpop = async (tok: string): Promise<Record<string, string>> => ({ authorization: `DPoP ${tok}`, dpop: await proof('GET', '/api/v1/messages', tok) })
+  const tamperedDpop = await get(await withDpop(tamperSignature(bound)), inside)
+  t.equal(tamperedDpop.challenge, `${KEY_CHALLENGE}, ${PLAIN_BEARER}, ${BAD_DPOP_TOKEN}`, 'a refused DPoP token: the error on the DPoP challenge')
+  t.equal((await get(await withDpop(bound), inside)).statusCode, 200)
+  // The allow-list refusal must put its error on the scheme the token came with: on the Bearer
+  // challenge, a DPoP token from outside would be answered unlike any other refused DPoP token,
+  // and the answer would tell the address apart (API.md section 2: the uniform 401).
+  for (const round of ['first', 'cached']) {
+    t.strictSame(await get(await withDpop(bound), outside), tamperedDpop, `DPoP token from outside (${round}): as a tampered token`)
+  }
 })

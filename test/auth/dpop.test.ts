@@ -45,7 +45,7 @@ const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toStr
 
 interface Signer { alg: string, privateKey: CryptoKey | Uint8Array, jwk: JWK }
 const signers = new Map<string, Signer>()
-const signer = async (alg: 'ES256' | 'EdDSA' | 'RS256'): Promise<Signer> => {
+const signer = async (alg: 'ES256' | 'EdDSA' | 'Ed25519' | 'RS256'): Promise<Signer> => {
   const known = signers.get(alg)
   if (known !== undefined) return known
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true })
@@ -101,8 +101,8 @@ t.test('the RFC 9449 examples verify, with the RFC\'s thumbprint and ath', async
   await refused(t, verifyDpopProof(`${h}.${p}.${flipped}`, { ...fig2, nowMs: at(1562262616) }), /signature/, 'Figure 2 with one signature character changed')
 })
 
-t.test('proofs made with jose, ES256 and EdDSA (Ed25519), are accepted', async (t) => {
-  t.same(DPOP_ALGS, ['ES256', 'EdDSA'])
+t.test('proofs made with jose, ES256, EdDSA and Ed25519 (RFC 9864), are accepted', async (t) => {
+  t.same(DPOP_ALGS, ['ES256', 'EdDSA', 'Ed25519'], 'Ed25519: RFC 9864 name for EdDSA on Ed25519, what openid-client sends')
   for (const alg of DPOP_ALGS) {
     const s = await signer(alg)
     const jti = randomUUID()
@@ -158,7 +158,9 @@ t.test('the header: typ, alg and jwk', async (t) => {
   await refused(t, verifyDpopProof(await proof(ed, { header: { jwk: { ...ed.jwk, crv: 'Ed448' } } }), expect()), /EdDSA needs/, 'crv Ed448')
   await refused(t, verifyDpopProof(await proof(es, { header: { jwk: { ...es.jwk, crv: 'P-384' } } }), expect()), /ES256 needs/, 'crv P-384')
   await refused(t, verifyDpopProof(forged({ typ: 'dpop+jwt', alg: 'ES384', jwk: es.jwk }), expect()), /alg ES384/, 'ES384')
-  await refused(t, verifyDpopProof(await proof(ed, { header: { alg: 'Ed25519' } }), expect()), /alg Ed25519/, 'the fully specified Ed25519 alg is not advertised')
+  // RFC 9864's fully specified name is accepted (and advertised) since openid-client sends it; on an Ed25519 key only.
+  t.equal((await verifyDpopProof(await proof(ed, { header: { alg: 'Ed25519' } }), expect())).jkt, await calculateJwkThumbprint(ed.jwk, 'sha256'), 'alg Ed25519 on an Ed25519 key')
+  await refused(t, verifyDpopProof(await proof(ed, { header: { alg: 'Ed25519', jwk: es.jwk } }), expect()), /needs an OKP Ed25519/, 'alg Ed25519 with a P-256 jwk')
 
   // one key, one thumbprint: a coordinate with stray low bits in its last character is refused
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'

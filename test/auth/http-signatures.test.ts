@@ -8,6 +8,7 @@ import { signatureBase, type HttpMessage } from '../../src/auth/http-signatures/
 import { generateSigningKey, signBase, signRequest } from '../../src/auth/http-signatures/sign.js'
 import {
   acceptSignatureHeader,
+  MAX_COMPONENTS,
   readSignature,
   SignatureError,
   verifyRequestSignature,
@@ -637,4 +638,13 @@ t.test('signedFetch signs what fetch sends', async (t) => {
   t.equal(await check(1, false), p256.keyid)
   t.equal(seen[2]!.method, 'PATCH')
   t.equal(await check(2, true), ed.keyid)
+})
+
+t.test('at most MAX_COMPONENTS covered components: the base is bounded work', async (t) => {
+  const params = Array.from({ length: MAX_COMPONENTS - 2 }, (_, i) => `"@query-param";name="p${i}"`)
+  const url = `https://missive.example/api/v1/messages?${Array.from({ length: MAX_COMPONENTS }, (_, i) => `p${i}=${i}`).join('&')}`
+  const message: HttpMessage = { method: 'GET', targetUri: url, headers: {} }
+  const at = (extra: string[]): string => `("@method" "@target-uri" ${extra.join(' ')});created=${NOW};keyid="${ed.keyid}";nonce="many"`
+  t.same((await verifyRequestSignature(resign(message, at(params)), options({ hasBody: false }))).nonce, 'many', `${MAX_COMPONENTS} components: accepted`)
+  await refused(t, resign(message, at([...params, '"@query-param";name="p31"'])), /more than 32/, `${MAX_COMPONENTS + 1}: refused`, { hasBody: false })
 })

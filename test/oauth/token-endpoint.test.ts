@@ -13,7 +13,9 @@ import {
 
 const TOKEN = '/oauth/token'
 const GRANT = { grant_type: 'client_credentials' }
-const OAUTH_ERROR_CODES = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope']
+const RFC_6749_ERROR_CODES = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope']
+// RFC 9449 §5 adds one for a token request whose DPoP proof does not hold (API.md section 7).
+const OAUTH_ERROR_CODES = [...RFC_6749_ERROR_CODES, 'invalid_dpop_proof']
 
 t.test('every RFC 6749 §5.2 error the token endpoint produces, with its status', async (t) => {
   const app = await build(t, { store: 'memory' })
@@ -74,7 +76,7 @@ t.test('every RFC 6749 §5.2 error the token endpoint produces, with its status'
       t.ok(schema !== undefined, `${path} documents its ${status}`)
       const error = schema?.properties?.error
       const codes: unknown[] = error?.enum ?? (error?.anyOf ?? error?.oneOf ?? []).flatMap((s: { enum?: unknown[], const?: unknown }) => s.enum ?? [s.const])
-      t.same([...codes].sort(), [...OAUTH_ERROR_CODES].sort(), `${path} ${status}: the error enum is RFC 6749 §5.2's six codes`)
+      t.same([...codes].sort(), [...OAUTH_ERROR_CODES].sort(), `${path} ${status}: the error enum is RFC 6749 §5.2's six codes and RFC 9449's invalid_dpop_proof`)
       t.same(schema?.required, ['error'])
     }
   }

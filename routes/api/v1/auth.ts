@@ -3,7 +3,9 @@ import { Type } from '@sinclair/typebox'
 import { ApiKeyHeadersSchema, BearerHeadersSchema, RevokeRequestSchema, TokenRequestSchema, TokenResponseSchema } from '../../../schemas/auth.js'
 import { errorResponses } from '../../../schemas/common.js'
 import { absentBodyIsEmpty, principalOf } from '../../../plugins/auth.js'
-import { Forbidden } from '../../../src/errors.js'
+import { dpopChallenge } from '../../../src/auth/challenges.js'
+import { ProofRefused } from '../../../src/auth/proof-refused.js'
+import { Forbidden, InvalidDpopProof } from '../../../src/errors.js'
 
 /** Exchanging an API key for an access token, and revoking a token (API.md section 2). */
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -11,22 +13,32 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.authorize(null, { accept: ['api-key'] }),
     preValidation: absentBodyIsEmpty,
     schema: {
-      summary: 'Exchange an API key for a bearer token',
+      summary: 'Exchange an API key for an access token (DPoP-bound with a DPoP proof header)',
       tags: ['auth'],
       security: [{ apiKey: [] }],
       headers: ApiKeyHeadersSchema,
       body: TokenRequestSchema,
-      response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 503) }
+      response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 503, 507) }
     }
   }, async (request, reply) => {
     const principal = principalOf(request)
     const asked = request.body.scopes ?? principal.scopes
     if (!asked.every((scope) => principal.scopes.includes(scope))) throw new Forbidden()
-    const { token, expiresIn } = await app.issueToken(principal, asked)
-    request.log.info({ event: 'token.issued', keyId: principal.keyId, ip: request.ip }, 'access token issued')
+    // RFC 9449 §5: with a DPoP proof, the token is bound to the proof's key.
+    let jkt: string | null
+    try {
+      jkt = await app.proof.dpopBinding(request)
+    } catch (err) {
+      if (!(err instanceof ProofRefused)) throw err
+      request.log.info({ event: 'token.dpop_refused', keyId: principal.keyId, reason: err.reason, ip: request.ip }, 'DPoP proof refused')
+      reply.header('www-authenticate', dpopChallenge('invalid_dpop_proof'))
+      throw new InvalidDpopProof()
+    }
+    const { token, expiresIn } = await app.issueToken(principal, asked, jkt)
+    request.log.info({ event: 'token.issued', keyId: principal.keyId, bound: jkt !== null, ip: request.ip }, 'access token issued')
     // RFC 6749 §5.1, as at POST /oauth/token: a token response is never cached.
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    return { access_token: token, token_type: 'Bearer' as const, expires_in: expiresIn, scope: asked.join(' ') }
+    return { access_token: token, token_type: jkt === null ? 'Bearer' as const : 'DPoP' as const, expires_in: expiresIn, scope: asked.join(' ') }
   })
 
   app.post('/auth/revoke', {

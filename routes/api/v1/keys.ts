@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { absentBodyIsEmpty, principalOf } from '../../../plugins/auth.js'
 import { CredentialHeadersSchema, eitherCredential } from '../../../schemas/auth.js'
 import { errorResponses } from '../../../schemas/common.js'
-import { CreateKeyBodySchema, IssuedKeySchema, KeyIdParamsSchema, KeyItemSchema, KeyListSchema, RotateKeyBodySchema } from '../../../schemas/keys.js'
+import { CreateKeyBodySchema, IssuedKeySchema, KeyIdParamsSchema, KeyItemSchema, KeyListSchema, RotateKeyBodySchema, UpdateKeyBodySchema } from '../../../schemas/keys.js'
 
 /** API key administration (API.md section 2), all under the keys:admin scope. */
 const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -37,6 +37,22 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest,
     schema: { ...common, summary: 'One API key', params: KeyIdParamsSchema, response: { 200: KeyItemSchema, ...errorResponses(400, 401, 403, 404, 429, 503) } }
   }, async (request) => await app.apiKeys.get(request.params.id))
+
+  app.patch('/keys/:id', {
+    onRequest,
+    schema: {
+      ...common,
+      summary: 'Change a key\'s name, scopes, rate limit, allowed addresses or signature requirement (on every instance within seconds)',
+      description: 'Any of the fields; the others stay. Scopes taken away also leave the key\'s tokens already issued.',
+      params: KeyIdParamsSchema,
+      body: UpdateKeyBodySchema,
+      response: { 200: KeyItemSchema, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503, 507) }
+    }
+  }, async (request) => {
+    const updated = await app.apiKeys.update(request.params.id, request.body)
+    request.log.info({ event: 'key.updated', keyId: updated.id, by: principalOf(request).keyId, fields: Object.keys(request.body), ip: request.ip }, 'API key updated')
+    return updated
+  })
 
   app.delete('/keys/:id', {
     onRequest,

@@ -26,6 +26,9 @@ export interface ParsedSignature {
   base: string
 }
 
+/** what one signature may cover: far more than any request needs, few enough to bound the work */
+export const MAX_COMPONENTS = 32
+
 /** The components every signed request covers (API.md section 7); content-digest too when it has a body. */
 const REQUIRED_COMPONENTS = ['@method', '@target-uri'] as const
 const MAX_NONCE_LENGTH = 128
@@ -136,6 +139,8 @@ export interface VerifiedSignature {
 export async function verifyRequestSignature (message: HttpMessage, options: VerifyOptions): Promise<VerifiedSignature> {
   if (message.method === undefined || message.targetUri === undefined) throw new SignatureError('not a request')
   const { covered, params, signature } = parseSignature(message, options.label)
+  // Each component is work for the base; a real request covers a handful.
+  if (covered[0].length > MAX_COMPONENTS) throw new SignatureError(`more than ${MAX_COMPONENTS} covered components`)
 
   // Required components count only bare (no parameter changes their value).
   const bare = new Set(covered[0].filter(([, p]) => p.size === 0).map(([name]) => name))

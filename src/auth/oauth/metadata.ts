@@ -1,5 +1,5 @@
 import { SCOPES } from '../../api-keys.js'
-import { ISSUER_ALGS } from '../issuer-keys.js'
+import { DPOP_ALGS } from '../dpop.js'
 import { GRANT_TYPE } from './client-credentials.js'
 
 export const TOKEN_PATH = '/oauth/token'
@@ -44,7 +44,7 @@ export function authorizationServerMetadata (issuer: string): AuthorizationServe
     revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
     introspection_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
     scopes_supported: [...SCOPES],
-    dpop_signing_alg_values_supported: [...ISSUER_ALGS],
+    dpop_signing_alg_values_supported: [...DPOP_ALGS],
     service_documentation: issuer + '/docs'
   }
 }
