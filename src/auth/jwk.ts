@@ -92,14 +92,20 @@ export function signatureAlgorithm (jwk: PublicSigningJwk): SignatureAlgorithm {
 // Importing costs more than hashing: verifiers see the same few keys again and again.
 const keyObjects = new LRUCache<string, KeyObject>({ max: 1000 })
 
+/** the same JWK object (a cached client key) skips even the thumbprint */
+const byObject = new WeakMap<PublicSigningJwk, KeyObject>()
+
 /** The key as Node's crypto takes it, cached by thumbprint. Throws when the key cannot be imported. */
 export function publicKeyObject (jwk: PublicSigningJwk): KeyObject {
+  const known = byObject.get(jwk)
+  if (known !== undefined) return known
   const thumbprint = jwkThumbprint(jwk)
   let key = keyObjects.get(thumbprint)
   if (key === undefined) {
     key = createPublicKey({ key: { ...jwk }, format: 'jwk' })
     keyObjects.set(thumbprint, key)
   }
+  byObject.set(jwk, key)
   return key
 }
 
