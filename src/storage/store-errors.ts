@@ -10,3 +10,12 @@ export function toStoreError (err: unknown): Error {
   const mapped = message.startsWith('OOM ') ? new StorageFull() : new StoreUnavailable()
   return Object.assign(mapped, { cause: err })
 }
+
+/** Runs a store operation; any failure of the client comes out as toStoreError's catalogued error. */
+export async function guarded<T> (operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation()
+  } catch (err) {
+    throw toStoreError(err)
+  }
+}

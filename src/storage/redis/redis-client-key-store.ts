@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { type AddClientKeyResult, byAge, clientKeyMax, type ClientKeyStore, type StoredClientKey } from '../client-key-store.js'
-import { toStoreError } from '../store-errors.js'
+import { guarded } from '../store-errors.js'
 import { apiKeySigningKeysKey } from './keys.js'
 
 /** A client key as a field of the hash holds it (the keyid is the field's name). */
@@ -40,7 +40,7 @@ export class RedisClientKeyStore implements ClientKeyStore {
   async add (keyId: string, key: StoredClientKey, max: number): Promise<AddClientKeyResult> {
     const json: StoredJson = { a: key.alg, j: { ...key.jwk }, c: key.createdAt }
     clientKeyMax(max)
-    return await this.guard(async () => {
+    return await guarded(async () => {
       const reply = await this.redis.missiveClientKeyAdd(apiKeySigningKeysKey(keyId), key.keyid, JSON.stringify(json), max)
       const result = added[reply]
       if (result === undefined) throw new Error(`unexpected reply to add: ${reply}`)
@@ -49,26 +49,18 @@ export class RedisClientKeyStore implements ClientKeyStore {
   }
 
   async list (keyId: string): Promise<StoredClientKey[]> {
-    return await this.guard(async () => {
+    return await guarded(async () => {
       const fields = await this.redis.hgetall(apiKeySigningKeysKey(keyId))
       return Object.entries(fields).map(([keyid, json]) => parse(keyid, json)).sort(byAge)
     })
   }
 
   async remove (keyId: string, keyid: string): Promise<boolean> {
-    return await this.guard(async () => await this.redis.hdel(apiKeySigningKeysKey(keyId), keyid) === 1)
+    return await guarded(async () => await this.redis.hdel(apiKeySigningKeysKey(keyId), keyid) === 1)
   }
 
   async close (): Promise<void> {
     // The client belongs to whoever made it (the storage plugin).
-  }
-
-  private async guard<T> (operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (err) {
-      throw toStoreError(err)
-    }
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { IssuerKeyStore, StoredIssuerKey } from '../issuer-key-store.js'
-import { toStoreError } from '../store-errors.js'
+import { guarded } from '../store-errors.js'
 import { issuerKeysKey } from './keys.js'
 
 /** KEYS[1] the hash; ARGV[1] name, ARGV[2] the key as JSON. Writes unless taken; returns what is stored. */
@@ -30,24 +30,16 @@ export class RedisIssuerKeyStore implements IssuerKeyStore {
   }
 
   async createIfAbsent (key: StoredIssuerKey): Promise<StoredIssuerKey> {
-    return await this.guard(async () => parse(await this.redis.missiveIssuerKeyCreate(issuerKeysKey, key.name, JSON.stringify(key))))
+    return await guarded(async () => parse(await this.redis.missiveIssuerKeyCreate(issuerKeysKey, key.name, JSON.stringify(key))))
   }
 
   async list (): Promise<StoredIssuerKey[]> {
-    return await this.guard(async () => Object.values(await this.redis.hgetall(issuerKeysKey)).map(parse))
+    return await guarded(async () => Object.values(await this.redis.hgetall(issuerKeysKey)).map(parse))
   }
 
   async remove (names: readonly string[]): Promise<void> {
     if (names.length === 0) return
-    await this.guard(async () => await this.redis.hdel(issuerKeysKey, ...names))
-  }
-
-  private async guard<T> (operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (err) {
-      throw toStoreError(err)
-    }
+    await guarded(async () => await this.redis.hdel(issuerKeysKey, ...names))
   }
 }
 

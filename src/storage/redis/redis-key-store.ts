@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { FailureCount, KeyPatch, KeyStore, RevokeResult, Rotation, StoredKey, TokenGate } from '../key-store.js'
-import { toStoreError } from '../store-errors.js'
+import { guarded } from '../store-errors.js'
 import { SameTurnReads } from './same-turn-reads.js'
 import { apiKeyEpochKey, apiKeyIndexKey, apiKeyKey, apiKeyTouchedKey, authFailuresKey, deniedTokenKey } from './keys.js'
 
@@ -82,7 +82,7 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async create (key: StoredKey): Promise<boolean> {
-    return await this.guard(async () => {
+    return await guarded(async () => {
       const created = await this.redis.missiveKeyCreate(apiKeyKey(key.id), ...Object.entries(toFields(key)).flat()) === 1
       if (created) await this.redis.sadd(apiKeyIndexKey, key.id)
       return created
@@ -90,11 +90,11 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async get (id: string): Promise<StoredKey | null> {
-    return await this.guard(async () => fromFields(id, await this.redis.hgetall(apiKeyKey(id))))
+    return await guarded(async () => fromFields(id, await this.redis.hgetall(apiKeyKey(id))))
   }
 
   async list (): Promise<StoredKey[]> {
-    return await this.guard(async () => {
+    return await guarded(async () => {
       const ids = await this.redis.smembers(apiKeyIndexKey)
       const records = await Promise.all(ids.map(async (id) => fromFields(id, await this.redis.hgetall(apiKeyKey(id)))))
       return records
@@ -104,7 +104,7 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async revoke (id: string, at: number): Promise<RevokeResult> {
-    return await this.guard(async () => {
+    return await guarded(async () => {
       const reply = await this.redis.missiveKeyRevoke(apiKeyKey(id), at)
       if (reply === -1) return 'unknown'
       await this.redis.incr(apiKeyEpochKey)
@@ -113,7 +113,7 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async rotate (id: string, rotation: Rotation): Promise<StoredKey | null> {
-    return await this.guard(async () => {
+    return await guarded(async () => {
       const reply = await this.redis.missiveKeyRotate(apiKeyKey(id), rotation.hash, rotation.previousHash ?? '', String(rotation.previousUntil ?? ''))
       if (reply === null) return null
       await this.redis.incr(apiKeyEpochKey)
@@ -123,7 +123,7 @@ export class RedisKeyStore implements KeyStore {
 
   async update (id: string, patch: KeyPatch): Promise<StoredKey | null> {
     const { set, remove } = patchFields(patch)
-    return await this.guard(async () => {
+    return await guarded(async () => {
       const reply = await this.redis.missiveKeyUpdate(apiKeyKey(id), set.length / 2, ...set, ...remove)
       if (reply === null) return null
       await this.redis.incr(apiKeyEpochKey)
@@ -132,28 +132,28 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async touch (id: string, at: number, intervalMs: number): Promise<void> {
-    await this.guard(async () => { await this.redis.missiveKeyTouch(apiKeyKey(id), apiKeyTouchedKey(id), at, intervalMs) })
+    await guarded(async () => { await this.redis.missiveKeyTouch(apiKeyKey(id), apiKeyTouchedKey(id), at, intervalMs) })
   }
 
   async epoch (): Promise<number> {
-    return await this.guard(async () => Number(await this.redis.get(apiKeyEpochKey) ?? 0))
+    return await guarded(async () => Number(await this.redis.get(apiKeyEpochKey) ?? 0))
   }
 
   async bumpEpoch (): Promise<void> {
-    await this.guard(async () => { await this.redis.incr(apiKeyEpochKey) })
+    await guarded(async () => { await this.redis.incr(apiKeyEpochKey) })
   }
 
   async denyToken (jti: string, expiresAt: number): Promise<void> {
     if (expiresAt <= this.now()) return
-    await this.guard(async () => { await this.redis.set(deniedTokenKey(jti), '1', 'PXAT', expiresAt) })
+    await guarded(async () => { await this.redis.set(deniedTokenKey(jti), '1', 'PXAT', expiresAt) })
   }
 
   async isTokenDenied (jti: string): Promise<boolean> {
-    return await this.guard(async () => await this.redis.exists(deniedTokenKey(jti)) === 1)
+    return await guarded(async () => await this.redis.exists(deniedTokenKey(jti)) === 1)
   }
 
   async recordAuthFailure (ip: string, windowMs: number): Promise<FailureCount> {
-    return await this.guard(async () => toFailureCount(await this.redis.missiveAuthFailure(authFailuresKey(ip), windowMs)))
+    return await guarded(async () => toFailureCount(await this.redis.missiveAuthFailure(authFailuresKey(ip), windowMs)))
   }
 
   // The reads below run on every authenticated request: plain commands, not scripts (a
@@ -163,7 +163,7 @@ export class RedisKeyStore implements KeyStore {
   // is a count to report.
   async authFailures (ip: string): Promise<FailureCount> {
     return await this.sameTurn.read(`failures ${ip}`, async () =>
-      await this.guard(async () => await this.withReset(ip, await this.redis.get(authFailuresKey(ip)))))
+      await guarded(async () => await this.withReset(ip, await this.redis.get(authFailuresKey(ip)))))
   }
 
   async tokenGate (ip: string, jti: string): Promise<TokenGate> {
@@ -172,7 +172,7 @@ export class RedisKeyStore implements KeyStore {
       return { failures, denied }
     }
     // A single Redis: both keys in one MGET (on a Cluster they are in different slots).
-    return await this.sameTurn.read(`gate ${ip} ${jti}`, async () => await this.guard(async () => {
+    return await this.sameTurn.read(`gate ${ip} ${jti}`, async () => await guarded(async () => {
       const [count, denied] = await this.redis.mget(authFailuresKey(ip), deniedTokenKey(jti))
       return { failures: await this.withReset(ip, count ?? null), denied: denied != null }
     }))
@@ -189,14 +189,6 @@ export class RedisKeyStore implements KeyStore {
 
   async close (): Promise<void> {
     // The client belongs to whoever made it (the storage plugin, the key tool).
-  }
-
-  private async guard<T> (operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (err) {
-      throw toStoreError(err)
-    }
   }
 }
 
