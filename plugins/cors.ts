@@ -57,4 +57,4 @@ export default fp(async function corsPolicy (app) {
     preflightContinue: true,
     strictPreflight: false
   })
-}, { name: 'cors', dependencies: ['config'] })
+}, { name: 'cors', dependencies: ['config', 'policy'] })

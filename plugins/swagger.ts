@@ -8,7 +8,8 @@ const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'messages:write': 'create messages',
   'messages:delete': 'delete the key\'s own messages',
   'keys:admin': 'manage API keys; revoke and introspect any token',
-  'metrics:read': 'read GET /metrics'
+  'metrics:read': 'read GET /metrics',
+  'security:admin': 'see and change the abuse defence: blocks, runtime policy, the security event feed'
 }
 
 /**

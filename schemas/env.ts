@@ -28,6 +28,10 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_READ_MAX: Type.Integer({ default: 300, minimum: 1 }),
   RATE_LIMIT_API_MAX: Type.Integer({ default: 6000, minimum: 1 }),
   AUTH_FAILURE_MAX: Type.Integer({ default: 10, minimum: 1 }),
+  // CIDRs never penalised or blocked (health checkers, internal callers), comma-separated.
+  PENALTY_EXEMPT_IPS: Type.String({ default: '' }),
+  // How many security events the store keeps for GET /api/v1/security/events.
+  SECURITY_EVENTS_MAX: Type.Integer({ default: 10000, minimum: 100, maximum: 1_000_000 }),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')

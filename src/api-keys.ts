@@ -6,7 +6,7 @@ import { InvalidAllowedIps, KeyNotFound, KeyNotActive } from './errors.js'
 import { isoTime } from './iso-time.js'
 import type { KeyPatch, KeyStore, StoredKey } from './storage/key-store.js'
 
-export const SCOPES = ['messages:read', 'messages:write', 'messages:delete', 'keys:admin', 'metrics:read'] as const
+export const SCOPES = ['messages:read', 'messages:write', 'messages:delete', 'keys:admin', 'metrics:read', 'security:admin'] as const
 export type Scope = typeof SCOPES[number]
 export function isScope (value: string): value is Scope {
   return (SCOPES as readonly string[]).includes(value)

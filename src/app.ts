@@ -21,6 +21,7 @@ import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
 import oauthRoutes from '../routes/oauth.js'
 import proof from '../plugins/proof.js'
+import policy from '../plugins/policy.js'
 import apiSigningKeyRoutes from '../routes/api/v1/signing-keys.js'
 import publicRoutes from '../routes/public.js'
 import assetRoutes from '../routes/assets.js'
@@ -42,9 +43,10 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(errorHandler)
   await app.register(securityHeaders)
   await app.register(shutdown)
+  await app.register(storage)
+  await app.register(policy)
   await app.register(cors)
   await app.register(underPressure)
-  await app.register(storage)
   await app.register(rateLimit)
   await app.register(accepts)
   await app.register(methodNotAllowed)

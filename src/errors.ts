@@ -37,6 +37,14 @@ export const SigningKeyLimit = createError<'SIGNING_KEY_LIMIT', 409, [number]>('
 export const SigningKeyNotFound = createError('NOT_FOUND', 'Signing key not found', 404, undefined, noStack)
 export const InvalidDpopProof = createError('INVALID_DPOP_PROOF', 'The DPoP proof is missing, malformed, stale, replayed or not for this request', 400, undefined, noStack)
 export const DigestMismatch = createError('DIGEST_MISMATCH', 'Content-Digest does not match the body (RFC 9530)', 400, undefined, noStack)
+// Abuse defence and runtime policy (API.md section 8).
+export const Blocked = createError<'BLOCKED', 429, [string]>('BLOCKED', 'This address is blocked after repeated abuse, retry in %s', 429, undefined, noStack)
+export const AnonymousCreateDisabled = createError('ANONYMOUS_CREATE_DISABLED', 'Anonymous creation is closed on this server: create messages through the API (/api/v1/messages) with a key', 403, undefined, noStack)
+export const PolicyVersionMismatch = createError('PRECONDITION_FAILED', 'The policy changed since the version in If-Match: read it again and retry', 412, undefined, noStack)
+export const InvalidPolicy = createError<'VALIDATION_ERROR', 400, [string, string]>('VALIDATION_ERROR', 'body/%s: %s', 400, undefined, noStack)
+export const InvalidBlock = createError<'VALIDATION_ERROR', 400, [string, string]>('VALIDATION_ERROR', 'body/%s: %s', 400, undefined, noStack)
+export const BlockNotFound = createError('NOT_FOUND', 'Block not found', 404, undefined, noStack)
+export const InvalidEventCursor = createError('VALIDATION_ERROR', 'querystring/after is not an event id from this feed', 400, undefined, noStack)
 export const InvalidCursor = createError('VALIDATION_ERROR', 'querystring/cursor is not a cursor from this API', 400, undefined, noStack)
 
 /** Maps Fastify's own error codes to the catalogue's machine codes. */

@@ -1,7 +1,7 @@
 import type { App } from '../../src/app.js'
-import type { Scope } from '../../src/api-keys.js'
+import { SCOPES, type Scope } from '../../src/api-keys.js'
 
-export const ALL_SCOPES: Scope[] = ['messages:read', 'messages:write', 'messages:delete', 'keys:admin', 'metrics:read']
+export const ALL_SCOPES: Scope[] = [...SCOPES]
 
 export interface TestKey { id: string, key: string }
 
