@@ -35,10 +35,13 @@ const IDS = 1000
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dist = (path: string): string => join(root, 'dist', path)
 
-interface Target { name: 'app' | 'baseline', url: string, process: ChildProcess }
+interface Target { name: 'app' | 'baseline' | 'abuse', url: string, process: ChildProcess }
 interface Scenario {
   name: string
-  target: 'app' | 'baseline'
+  /** 'abuse': a second app process that trusts X-Forwarded-For, so one load generator can be two clients */
+  target: 'app' | 'baseline' | 'abuse'
+  /** the status every response must have (default: any 2xx) */
+  expectStatus?: number
   /** the baseline scenario this one is compared with */
   versus?: string
   /** an app scenario measured in the same alternating slices, and compared with directly */
@@ -67,6 +70,9 @@ function cpuMicros (pid: number | undefined): number {
     return NaN
   }
 }
+
+/** the client the blocked-client row comes from (X-Forwarded-For, on the 'abuse' process) */
+const BLOCKED_CLIENT = '203.0.113.9'
 
 const content = 'x'.repeat(200)
 const jsonBody = JSON.stringify({ content })
@@ -106,7 +112,7 @@ function cycling (ids: string[]): () => string {
 
 /** The key tool, as an operator runs it: prints one JSON object. */
 async function createApiKey (redisUrl: string): Promise<string | null> {
-  const child = spawn(process.execPath, [dist('scripts/keys.js'), 'create', '--name', 'bench', '--scopes', 'messages:write,messages:read,keys:admin'], {
+  const child = spawn(process.execPath, [dist('scripts/keys.js'), 'create', '--name', 'bench', '--scopes', 'messages:write,messages:read,keys:admin,security:admin'], {
     env: { PATH: process.env.PATH ?? '', REDIS_URL: redisUrl, LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'ignore']
   })
@@ -201,9 +207,16 @@ async function measure (target: Target, scenario: Scenario, seconds: number): Pr
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
+    non2xx: unexpected(scenario, result),
     cpuMicrosPerRequest: (cpuMicros(target.process.pid) - cpuBefore) / Math.max(result.requests.total, 1)
   }
+}
+
+/** the responses that are not what the scenario expects: non-2xx, or anything else than expectStatus */
+function unexpected (scenario: Scenario, result: autocannon.Result): number {
+  if (scenario.expectStatus === undefined) return result.non2xx
+  const total = Object.values(result.statusCodeStats ?? {}).reduce((sum, stat) => sum + (stat as { count: number }).count, 0)
+  return total - ((result.statusCodeStats as Record<string, { count: number }> | undefined)?.[String(scenario.expectStatus)]?.count ?? 0)
 }
 
 /**
@@ -238,7 +251,7 @@ async function main (): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), 'missive-bench-'))
   const targets: Target[] = []
   try {
-    const app = await startProcess('app', dist('src/server.js'), {
+    const appEnv = {
       NODE_ENV: 'production',
       REDIS_URL: redisUrl,
       LOG_LEVEL: 'info',
@@ -249,9 +262,14 @@ async function main (): Promise<void> {
       AUTH_FAILURE_MAX: '1000000000',
       // the bearer scenario's one token must outlive the run (the default 900 s would not)
       JWT_TTL_SECONDS: '86400'
-    })
+    }
+    const app = await startProcess('app', dist('src/server.js'), appEnv)
+    // Issue 17: the blocked client's row and the 404 it is compared with, on a process that takes
+    // the client address from X-Forwarded-For (TRUST_PROXY), so the load generator can be an
+    // exempt client that misses (10.0.0.1) and a blocked one (203.0.113.9) without blocking itself.
+    const abuse = await startProcess('abuse', dist('src/server.js'), { ...appEnv, LOG_FILE: join(logDir, 'missive-abuse.log'), TRUST_PROXY: 'true', PENALTY_EXEMPT_IPS: '10.0.0.1' })
     const baseline = await startProcess('baseline', dist('bench/baseline-server.js'), { REDIS_URL: redisUrl })
-    targets.push(app, baseline)
+    targets.push(app, abuse, baseline)
 
     const appIds = await createIds(app.url)
     const baselineIds = await createIds(baseline.url)
@@ -275,6 +293,18 @@ async function main (): Promise<void> {
       const basic = Buffer.from(`${apiKey.split('_')[1] ?? ''}:${encodeURIComponent(apiKey)}`).toString('base64')
       // Compared with the anonymous create directly: it runs in the same alternating slices.
       const api = { method: 'POST' as const, target: 'app' as const, versus: 'baseline POST /', beside: 'POST /', path: '/api/v1/messages', body: jsonBody }
+      // Issue 17: a blocked client is answered before any work, so it must cost less than a 404.
+      await json(`${abuse.url}/api/v1/security/blocks`, {
+        method: 'POST',
+        headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+        body: JSON.stringify({ cidr: BLOCKED_CLIENT, durationSeconds: 86_400, reason: 'bench' })
+      })
+      const unknownIds = cycling(Array.from({ length: IDS }, () => randomBytes(16).toString('base64url')))
+      const miss = { target: 'abuse' as const, versus: 'baseline GET /msg/:id', method: 'GET' as const, path: unknownIds }
+      scenarios.push(
+        { ...miss, name: 'GET /msg/:id unknown id (404)', headers: { 'x-forwarded-for': '10.0.0.1' }, expectStatus: 404 },
+        { ...miss, name: 'GET /msg/:id (blocked client)', beside: 'GET /msg/:id unknown id (404)', headers: { 'x-forwarded-for': BLOCKED_CLIENT }, expectStatus: 429 }
+      )
       scenarios.push(
         { ...api, name: 'POST /api/v1/messages (API key)', headers: { 'content-type': 'application/json', 'x-api-key': apiKey } },
         { ...api, name: 'POST /api/v1/messages (ES256 bearer)', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } },
@@ -308,14 +338,15 @@ async function main (): Promise<void> {
     const sliceSeconds = DURATION / SLICES
     const baselineOf = new Map(selected.filter((s) => s.target === 'baseline').map((s) => [s.name, s]))
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const scenario of selected.filter((s) => s.target === 'app')) {
+      for (const scenario of selected.filter((s) => s.target !== 'baseline')) {
+        const server = scenario.target === 'abuse' ? abuse : app
         const base = baselineOf.get(scenario.versus ?? '')
         if (base === undefined) throw new Error(`${scenario.name}: no baseline scenario ${scenario.versus ?? ''}`)
         const beside = scenario.beside === undefined ? undefined : byName.get(scenario.beside)
         if (WARMUP > 0) {
           await measure(baseline, base, WARMUP)
-          await measure(app, scenario, WARMUP)
-          if (beside !== undefined) await measure(app, beside, WARMUP)
+          await measure(server, scenario, WARMUP)
+          if (beside !== undefined) await measure(server, beside, WARMUP)
         }
         const baseSlices: Measurement[] = []
         const appSlices: Measurement[] = []
@@ -325,9 +356,9 @@ async function main (): Promise<void> {
           // The scenario and the one beside it take turns at going first after the baseline,
           // so neither always meets the server just after its pause.
           const besideFirst = slice % 2 === 1
-          if (beside !== undefined && besideFirst) besideSlices.push(await measure(app, beside, sliceSeconds))
-          appSlices.push(await measure(app, scenario, sliceSeconds))
-          if (beside !== undefined && !besideFirst) besideSlices.push(await measure(app, beside, sliceSeconds))
+          if (beside !== undefined && besideFirst) besideSlices.push(await measure(server, beside, sliceSeconds))
+          appSlices.push(await measure(server, scenario, sliceSeconds))
+          if (beside !== undefined && !besideFirst) besideSlices.push(await measure(server, beside, sliceSeconds))
         }
         const b = combine(baseSlices)
         const m = combine(appSlices)
@@ -452,6 +483,11 @@ function verdict (rows: Row[]): string[] {
     const versusAnonymous = r.besideRatio ?? (r.ratio !== null && anonymous?.ratio != null ? r.ratio / anonymous.ratio : null)
     if (versusAnonymous === null) continue
     if (versusAnonymous < target) failures.push(`${name}: ${versusAnonymous.toFixed(2)}x the anonymous POST /, target ${target.toFixed(2)}x`)
+  }
+  // Issue 17: a blocked client is refused before any work: cheaper than a 404 (measured beside it).
+  const blocked = byName.get('GET /msg/:id (blocked client)')
+  if (blocked?.besideRatio != null && blocked.besideRatio < 1) {
+    failures.push(`GET /msg/:id (blocked client): ${blocked.besideRatio.toFixed(2)}x the req/s of a 404 beside it, target more than 1x`)
   }
   return failures
 }

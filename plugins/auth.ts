@@ -1,6 +1,8 @@
 import { hkdfSync } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import { clientAddress } from '../src/abuse/client-address.js'
+import type { EventContext } from '../src/abuse/events.js'
 import { ApiKeys, type KeyPolicy, type Scope } from '../src/api-keys.js'
 import { AccessTokens, unverifiedSubject, type VerifiedToken } from '../src/auth/access-tokens.js'
 import { challenge, type ChallengeError, type CredentialKind, insufficientScope } from '../src/auth/challenges.js'
@@ -107,6 +109,11 @@ function scopesNow (token: VerifiedToken, policy: KeyPolicy): readonly string[] 
   return scopes
 }
 
+/** Who makes a change, for the security events of the domain services (src/abuse/events.ts). */
+export function who (request: FastifyRequest): EventContext {
+  return { by: request.principal?.keyId ?? null, ip: request.ip, requestId: request.id }
+}
+
 /** The caller, on a route whose onRequest hooks authenticated it. */
 export function principalOf (request: FastifyRequest): Principal {
   if (request.principal === null) throw new Unauthorized()
@@ -177,15 +184,22 @@ export default fp(async function auth (app) {
   app.decorate('issuerKeys', issuerKeys)
   app.decorate('accessTokens', accessTokens)
 
-  const apiKeys = new ApiKeys(keyStore)
+  const apiKeys = new ApiKeys(keyStore, { events: app.securityEvents })
   app.decorate('apiKeys', apiKeys)
   app.addHook('onClose', async () => { apiKeys.close() })
   app.decorateRequest('principal', null)
 
   async function countFailure (request: FastifyRequest, reply: FastifyReply, reason: string, keyId?: string, claimed = false): Promise<void> {
-    if (reason === 'ip-denied') request.log.warn({ event: 'auth.ip_denied', keyId, ...(claimed ? { claimed } : {}), ip: request.ip }, 'key used from an address outside its allow-list')
-    else request.log.warn({ event: 'auth.failure', reason, keyId, ip: request.ip }, 'authentication failed')
-    const failures = await keyStore.recordAuthFailure(request.ip, AUTH_FAILURE_WINDOW_MS)
+    const who = { ip: request.ip, keyId: keyId ?? null, requestId: request.id }
+    if (reason === 'ip-denied') app.securityEvents.emit({ type: 'auth.ip_denied', ...who, detail: claimed ? { claimed } : {} })
+    else app.securityEvents.emit({ type: 'auth.failure', ...who, detail: { reason } })
+    // An exempt address is never scored (offence() skips it) but still meets the lockout: see
+    // README "Under attack", the lockout guards the credentials, not the server.
+    app.abuse.offence(request, 'auth-failure')
+    const failures = await keyStore.recordAuthFailure(clientAddress(request.ip), AUTH_FAILURE_WINDOW_MS)
+    // the one failure that passes the limit (the count is atomic): one event per lockout
+    if (failures.count === config.AUTH_FAILURE_MAX + 1) app.abuse.offence(request, 'lockout')
+    if (failures.count === config.AUTH_FAILURE_MAX + 1) app.securityEvents.emit({ type: 'auth.lockout', ip: request.ip, requestId: request.id, detail: { failures: failures.count, retryAfterSeconds: Math.max(1, Math.ceil(failures.resetMs / 1000)) } })
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)
   }
 
@@ -229,7 +243,7 @@ export default fp(async function auth (app) {
   }
 
   async function ensureNotLocked (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const failures = await keyStore.authFailures(request.ip)
+    const failures = await keyStore.authFailures(clientAddress(request.ip))
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)
   }
 
@@ -285,12 +299,12 @@ export default fp(async function auth (app) {
       // The common case, a plain token of a known key: one read, nothing else awaited.
       await ensureAllowedAddress(request, reply, accept, claims.sub, knownPolicy, scheme)
       policy = knownPolicy
-      gate = await keyStore.tokenGate(request.ip, claims.jti)
+      gate = await keyStore.tokenGate(clientAddress(request.ip), claims.jti)
     } else {
       if (knownPolicy !== undefined) await ensureAllowedAddress(request, reply, accept, claims.sub, knownPolicy, scheme)
       // A bound token's proof is checked while the deny list is read (its replay write goes in the same round trip).
       const dpop = jkt === undefined || knownPolicy === undefined ? null : app.proof.checkDpopForToken(request, token, jkt).catch((err: unknown) => { dpopFailure = err })
-      ;[gate, policy] = await Promise.all([keyStore.tokenGate(request.ip, claims.jti), knownPolicy ?? apiKeys.policy(claims.sub), dpop])
+      ;[gate, policy] = await Promise.all([keyStore.tokenGate(clientAddress(request.ip), claims.jti), knownPolicy ?? apiKeys.policy(claims.sub), dpop])
     }
     const { failures, denied } = gate
     if (failures.count > config.AUTH_FAILURE_MAX) lockedOut(reply, failures.resetMs)
@@ -379,4 +393,4 @@ export default fp(async function auth (app) {
     const [denied, active] = await Promise.all([keyStore.isTokenDenied(jti), apiKeys.isKeyActive(sub)])
     return denied || !active ? null : verified
   })
-}, { name: 'auth', dependencies: ['config', 'storage', 'rate-limit'] })
+}, { name: 'auth', dependencies: ['config', 'storage', 'rate-limit', 'events'] })

@@ -80,8 +80,8 @@ export default fp(async function methodNotAllowed (app) {
     if (!reply.sent) rejectMalformedUrl(error, request, reply)
   })
 
-  // Still needed for reply.callNotFound() (the CORS plugin's OPTIONS route uses it), which
-  // runs only the preHandler hooks and this handler.
+  // Fastify's own fallback for a request no route and no hook above answered (and for
+  // reply.callNotFound()), which runs only the preHandler hooks and this handler.
   app.setNotFoundHandler({ preHandler: limitUnlessOperations }, async function notFound (request, reply) {
     return answerUnrouted(request, reply)
   })

@@ -41,6 +41,22 @@ export default fp(async function metrics (app) {
     registers: [registry]
   })
 
+  // The abuse defence's state (API.md section 8), read when /metrics is scraped: no request pays for it.
+  // eslint-disable-next-line no-new
+  new promClient.Gauge({
+    name: 'missive_adaptive_limit_factor',
+    help: 'the factor the anonymous rate limits are scaled by under pressure (1: none)',
+    registers: [registry],
+    collect () { this.set(app.adaptiveLimits.factor()) }
+  })
+  // eslint-disable-next-line no-new
+  new promClient.Gauge({
+    name: 'missive_blocked_addresses',
+    help: 'blocks in force on this instance (client addresses and manual networks)',
+    registers: [registry],
+    collect () { this.set(app.abuse.blocks.active().length) }
+  })
+
   app.addHook('onRoute', (routeOptions) => {
     if (routeOptions.config?.disableMetrics === true) return
     const route = routeOptions.url
@@ -62,4 +78,4 @@ export default fp(async function metrics (app) {
   })
 
   app.decorate('metricsRegistry', registry)
-}, { name: 'metrics', dependencies: ['config'] })
+}, { name: 'metrics', dependencies: ['config', 'under-pressure', 'abuse'] })

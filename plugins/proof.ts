@@ -1,6 +1,7 @@
 import { Transform } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { clientAddress } from '../src/abuse/client-address.js'
 import { AUTH_FAILURE_WINDOW_MS, challengeOfSigned } from './auth.js'
 import { ClientKeys } from '../src/auth/client-keys.js'
 import { ProofRefused } from '../src/auth/proof-refused.js'
@@ -87,7 +88,7 @@ export default fp(async function proof (app) {
   const maxAgeSeconds = config.PROOF_MAX_AGE_SECONDS
   /** how long a proof made at `time` (s) must be remembered: as long as it could still be accepted */
   const replayTtlMs = (time: number): number => Math.max(1000, (time + maxAgeSeconds + 1) * 1000 - Date.now()) + CLOCK_MARGIN_MS
-  const clientKeys = new ClientKeys(app.clientKeyStore, app.keyStore, app.apiKeys)
+  const clientKeys = new ClientKeys(app.clientKeyStore, app.keyStore, app.apiKeys, Date.now, app.securityEvents)
   app.decorate('clientKeys', clientKeys)
 
   const targetUri = (request: FastifyRequest): string => config.publicUrl + request.url
@@ -109,8 +110,10 @@ export default fp(async function proof (app) {
     }
   }
 
-  async function firstUse (scope: 'dpop' | 'sig', id: string, time: number): Promise<void> {
+  async function firstUse (request: FastifyRequest, keyId: string | null, scope: 'dpop' | 'sig', id: string, time: number): Promise<void> {
     if (!await app.replayStore.firstUse(scope, id, replayTtlMs(time))) {
+      app.securityEvents.emit({ type: 'proof.replayed', ip: request.ip, keyId, requestId: request.id, detail: { proof: scope } })
+      app.abuse.offence(request, 'replay')
       throw scope === 'dpop' ? new ProofRefused('dpop', 'replayed jti') : new ProofRefused('signature', 'replayed nonce')
     }
   }
@@ -121,13 +124,13 @@ export default fp(async function proof (app) {
     async checkDpopForToken (request, token, jkt) {
       const proof = await dpop(request, token, targetUri(request))
       if (proof.jkt !== jkt) throw new ProofRefused('dpop', 'the proof is signed by another key than the token is bound to')
-      await firstUse('dpop', `${proof.jkt}.${proof.jti}`, proof.iat)
+      await firstUse(request, app.accessTokens.cached(token)?.claims.sub ?? null, 'dpop', `${proof.jkt}.${proof.jti}`, proof.iat)
     },
 
     async dpopBinding (request) {
       if (request.headers.dpop === undefined) return null
       const proof = await dpop(request, undefined, targetUri(request))
-      await firstUse('dpop', `${proof.jkt}.${proof.jti}`, proof.iat)
+      await firstUse(request, request.principal?.keyId ?? null, 'dpop', `${proof.jkt}.${proof.jti}`, proof.iat)
       return proof.jkt
     },
 
@@ -157,7 +160,7 @@ export default fp(async function proof (app) {
         const verifier = typeof digest === 'string' ? ContentDigestVerifier.parse(digest) : null
         if (verifier === null || !verifier.matches()) throw new ProofRefused('signature', 'content-digest does not match the empty body')
       }
-      await firstUse('sig', `${verified.keyid} ${verified.nonce}`, verified.created)
+      await firstUse(request, keyId, 'sig', `${verified.keyid} ${verified.nonce}`, verified.created)
       return verified.keyid
     },
 
@@ -205,8 +208,9 @@ export default fp(async function proof (app) {
    * request), and a store outage must not turn this 401 into a 500.
    */
   function countDigestFailure (request: FastifyRequest, keyId: string | undefined): void {
-    request.log.warn({ event: 'auth.failure', reason: 'signature: content-digest does not match the body', keyId, ip: request.ip }, 'authentication failed')
-    app.keyStore.recordAuthFailure(request.ip, AUTH_FAILURE_WINDOW_MS).catch(() => {})
+    app.securityEvents.emit({ type: 'auth.failure', ip: request.ip, keyId: keyId ?? null, requestId: request.id, detail: { reason: 'signature: content-digest does not match the body' } })
+    app.abuse.offence(request, 'auth-failure')
+    app.keyStore.recordAuthFailure(clientAddress(request.ip), AUTH_FAILURE_WINDOW_MS).catch(() => {})
   }
 
   /** A body that is not what was signed: for a signed request the uniform 401, else a 400. */

@@ -4,15 +4,21 @@ import { Messages } from '../src/messages.js'
 import { createRedisClient, type RedisClient, waitUntilReady } from '../src/storage/redis/client.js'
 import { MemoryMessageStore } from '../src/storage/memory/memory-message-store.js'
 import type { ClientKeyStore } from '../src/storage/client-key-store.js'
+import type { EventLog } from '../src/storage/event-log.js'
 import type { IssuerKeyStore } from '../src/storage/issuer-key-store.js'
 import type { KeyStore } from '../src/storage/key-store.js'
 import { MemoryClientKeyStore } from '../src/storage/memory/memory-client-key-store.js'
+import { MemoryEventLog } from '../src/storage/memory/memory-event-log.js'
 import { MemoryIssuerKeyStore } from '../src/storage/memory/memory-issuer-key-store.js'
 import { MemoryKeyStore } from '../src/storage/memory/memory-key-store.js'
 import { MemoryReplayStore } from '../src/storage/memory/memory-replay-store.js'
+import { MemoryPolicyStore } from '../src/storage/memory/memory-policy-store.js'
+import type { PolicyStore } from '../src/storage/policy-store.js'
+import { RedisPolicyStore } from '../src/storage/redis/redis-policy-store.js'
 import type { MessageStore } from '../src/storage/message-store.js'
 import type { ReplayStore } from '../src/storage/replay-store.js'
 import { RedisClientKeyStore } from '../src/storage/redis/redis-client-key-store.js'
+import { RedisEventLog } from '../src/storage/redis/redis-event-log.js'
 import { RedisIssuerKeyStore } from '../src/storage/redis/redis-issuer-key-store.js'
 import { RedisKeyStore } from '../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../src/storage/redis/redis-message-store.js'
@@ -32,6 +38,10 @@ declare module 'fastify' {
     clientKeyStore: ClientKeyStore
     /** proof ids (DPoP jti, signature nonces) seen recently: shared by every instance on Redis */
     replayStore: ReplayStore
+    /** the runtime policy (one versioned document): shared by every instance on Redis */
+    policyStore: PolicyStore
+    /** the security event feed: the last SECURITY_EVENTS_MAX events, shared by every instance on Redis */
+    eventLog: EventLog
   }
 }
 
@@ -51,6 +61,7 @@ export default fp(async function storage (app) {
   let issuerKeyStore: IssuerKeyStore
   let clientKeyStore: ClientKeyStore
   let replayStore: ReplayStore
+  let eventLog: EventLog
 
   if (config.REDIS_URL !== undefined || config.redisClusterNodes.length > 0) {
     const client = createRedisClient(config)
@@ -76,6 +87,7 @@ export default fp(async function storage (app) {
     issuerKeyStore = new RedisIssuerKeyStore(client)
     clientKeyStore = new RedisClientKeyStore(client)
     replayStore = new RedisReplayStore(client)
+    eventLog = new RedisEventLog(client, config.SECURITY_EVENTS_MAX)
   } else {
     app.log.warn('REDIS_URL is not set: using the in-memory store (one process only, messages are lost on restart)')
     store = new MemoryMessageStore()
@@ -83,17 +95,23 @@ export default fp(async function storage (app) {
     issuerKeyStore = new MemoryIssuerKeyStore()
     clientKeyStore = new MemoryClientKeyStore()
     replayStore = new MemoryReplayStore()
+    eventLog = new MemoryEventLog({ max: config.SECURITY_EVENTS_MAX })
   }
 
   app.addHook('onClose', async () => { await store.close() })
   app.addHook('onClose', async () => { await keyStore.close() })
   app.addHook('onClose', async () => { await clientKeyStore.close() })
   app.addHook('onClose', async () => { await replayStore.close() })
+  app.addHook('onClose', async () => { await eventLog.close() })
   app.decorate<RedisClient | null>('redisClient', redisClient)
   app.decorate('messageStore', store)
   app.decorate('keyStore', keyStore)
   app.decorate('issuerKeyStore', issuerKeyStore)
   app.decorate('clientKeyStore', clientKeyStore)
   app.decorate('replayStore', replayStore)
+  const policyStore: PolicyStore = redisClient === null ? new MemoryPolicyStore() : new RedisPolicyStore(redisClient)
+  app.addHook('onClose', async () => { await policyStore.close() })
+  app.decorate('policyStore', policyStore)
+  app.decorate('eventLog', eventLog)
   app.decorate('messages', new Messages(store, config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey)))
 }, { name: 'storage', dependencies: ['config'] })

@@ -1,6 +1,14 @@
 import createError from '@fastify/error'
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
+import { AdaptiveLimits } from '../src/abuse/adaptive.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** the factor the anonymous rate limits are scaled by under pressure (src/abuse/adaptive.ts) */
+    adaptiveLimits: AdaptiveLimits
+  }
+}
 
 // SERVICE_UNAVAILABLE is a code the error handler shows as is (it names nothing internal),
 // so the client gets the standard body with a message it can act on.
@@ -23,9 +31,11 @@ export interface UnderPressureOptions {
  */
 export default fp<UnderPressureOptions>(async function underPressurePlugin (app, options) {
   const retryAfter = options.retryAfter ?? 5
+  const maxEventLoopDelay = options.maxEventLoopDelay ?? 1000
+  const sampleInterval = options.sampleInterval ?? 1000
   await app.register(underPressure, {
-    maxEventLoopDelay: options.maxEventLoopDelay ?? 1000,
-    sampleInterval: options.sampleInterval ?? 1000,
+    maxEventLoopDelay,
+    sampleInterval,
     retryAfter,
     // Thrown from here (not under-pressure's default error) so the one error handler
     // writes the body of API.md.
@@ -35,4 +45,13 @@ export default fp<UnderPressureOptions>(async function underPressurePlugin (app,
       throw new Overloaded()
     }
   })
+
+  // Adaptive limits read the same signal, below the point where requests get 503: a timer,
+  // no work per request (the rate limiter reads the factor, a field).
+  const adaptiveLimits = new AdaptiveLimits()
+  app.decorate('adaptiveLimits', adaptiveLimits)
+  const sampler = setInterval(() => {
+    adaptiveLimits.observe(app.memoryUsage().eventLoopDelay / maxEventLoopDelay)
+  }, sampleInterval).unref()
+  app.addHook('onClose', async () => { clearInterval(sampler) })
 }, { name: 'under-pressure', dependencies: ['config', 'error-handler'] })

@@ -6,7 +6,8 @@ import {
   MessageCreatedSchema, MessageReadSchema, PlainContentSchema, ServiceInfoSchema
 } from '../schemas/message.js'
 import { bodyEncodingError } from '../src/body-encoding.js'
-import { InvalidUtf8, MissingBody, OptionsInQuery } from '../src/errors.js'
+import { perPolicy } from '../src/abuse/policy.js'
+import { AnonymousCreateDisabled, InvalidUtf8, MissingBody, OptionsInQuery } from '../src/errors.js'
 import { preferredFormat, varyOn } from '../src/negotiate.js'
 import { messageLimits, type NewMessage } from '../src/messages.js'
 import { jsonBodyLimit } from '../src/server-options.js'
@@ -18,8 +19,9 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 /** The anonymous half of API.md section 1: `/` and `/msg/:id`. */
 const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
-  const limits = messageLimits(config, config.MESSAGE_MAX_BYTES)
-  const writePage = composePage(config.MESSAGE_DEFAULT_TTL_SECONDS, config.MESSAGE_MAX_TTL_SECONDS)
+  // The TTL bound and the page follow the runtime policy: made again only when it changes.
+  const limits = perPolicy(app.policy, (policy) => messageLimits({ ...config, MESSAGE_MAX_TTL_SECONDS: policy.maxTtlSeconds }, config.MESSAGE_MAX_BYTES))
+  const writePage = perPolicy(app.policy, (policy) => composePage(config.MESSAGE_DEFAULT_TTL_SECONDS, policy.maxTtlSeconds, policy.anonymousCreate))
 
   // text/plain: the raw body is the content, byte for byte, so it must be valid UTF-8
   // (a lenient decoder would silently replace bad bytes). Its limit is the content limit.
@@ -48,7 +50,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.readLimit
   }, async (request, reply) => {
     varyOn(reply, 'Accept')
-    if (preferredFormat(request, ['json', 'html']) === 'html') return reply.type('text/html; charset=utf-8').send(writePage)
+    if (preferredFormat(request, ['json', 'html']) === 'html') return reply.type('text/html; charset=utf-8').send(writePage())
     return reply.send({ name: 'missive' as const, version: config.version, docs: '/docs' })
   })
 
@@ -58,9 +60,15 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create a message',
       querystring: CreateMessageQuerySchema,
       body: { content: { 'application/json': { schema: CreateMessageBodySchema }, 'text/plain': { schema: PlainContentSchema } } },
-      response: { 201: MessageCreatedSchema, ...errorResponses(400, 413, 415, 429, 503, 507) }
+      response: { 201: MessageCreatedSchema, ...errorResponses(400, 403, 413, 415, 429, 503, 507) }
     },
-    config: { rateLimit: app.limits.create }
+    config: { rateLimit: app.limits.create },
+    // Closed by the runtime policy (anonymousCreate: false): refused after the rate limit,
+    // before the body is read.
+    preParsing: (_request, _reply, payload, done) => {
+      if (app.policy.current().anonymousCreate) done(null, payload)
+      else done(new AnonymousCreateDisabled(), undefined)
+    }
   }, async (request, reply) => {
     // The body schema is chosen by content type: a string for text/plain, else the JSON object.
     const body = request.body as CreateMessageBody | string | undefined
@@ -73,7 +81,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (Object.keys(request.query).length > 0) throw new OptionsInQuery()
       input = body
     }
-    const created = await app.messages.create(input, limits)
+    const created = await app.messages.create(input, limits())
     return reply.code(201).header('location', created.url).send(created)
   })
 

@@ -42,8 +42,21 @@ function ttlOptions (defaultTtl: number, maxTtl: number): string {
     .map((ttl) => `<option value="${ttl}"${ttl === defaultTtl ? ' selected' : ''}>${duration(ttl)}</option>`).join('\n')
 }
 
-/** The page for writing a message, made once at start-up for the configured lifetimes. */
-export const composePage = (defaultTtl: number, maxTtl: number): string => page('Share a secret message', `<section>
+/**
+ * The page for writing a message, for the lifetimes the runtime policy accepts (made again
+ * only when the policy changes: routes/public.ts). With anonymous creation closed it has no
+ * form: it says that creating needs the API, instead of failing on submit.
+ */
+export const composePage = (defaultTtl: number, maxTtl: number, anonymousCreate = true): string => anonymousCreate ? openPage(defaultTtl, maxTtl) : closedPage
+
+const closedPage = page('Share a secret message', `<section>
+<div id="create-closed" data-panel>
+<p>Creating messages from this page is turned off on this server: messages are created through the API, with a key (<code>POST /api/v1/messages</code>; see <a href="/docs">the API documentation</a>).</p>
+<p>Links to messages keep working: open the link you were given to read one.</p>
+</div>
+</section>`)
+
+const openPage = (defaultTtl: number, maxTtl: number): string => page('Share a secret message', `<section>
 <form id="compose" data-panel>
 <p>Write a message, get a link to share. The link stops working when the message expires or has been read as often as you allow.</p>
 <label for="content">Message</label>

@@ -2,6 +2,7 @@ import { hash, randomBytes, randomInt } from 'node:crypto'
 import argon2 from 'argon2'
 import { LRUCache } from 'lru-cache'
 import { IpAllowList, InvalidCidr, normalizeCidrs } from './auth/ip-allow-list.js'
+import type { EventContext, SecurityEventSink } from './abuse/events.js'
 import { InvalidAllowedIps, KeyNotFound, KeyNotActive } from './errors.js'
 import { isoTime } from './iso-time.js'
 import type { KeyPatch, KeyStore, StoredKey } from './storage/key-store.js'
@@ -159,6 +160,8 @@ export interface ApiKeysOptions {
   now?: () => number
   verify?: (hash: string, secret: string) => Promise<boolean>
   hash?: (secret: string) => Promise<string>
+  /** where key.created, key.revoked, key.rotated and key.updated go (the feed and the log); none: nowhere */
+  events?: SecurityEventSink
 }
 
 export const DEFAULT_CACHE_TTL_MS = 30_000
@@ -197,6 +200,7 @@ export class ApiKeys {
   private readonly verify: (hash: string, secret: string) => Promise<boolean>
   private readonly hash: (secret: string) => Promise<string>
   private readonly touchIntervalMs: number
+  private readonly events: SecurityEventSink | null
 
   constructor (private readonly store: KeyStore, options: ApiKeysOptions = {}) {
     const ttl = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS
@@ -205,6 +209,7 @@ export class ApiKeys {
     this.verify = options.verify ?? verifySecret
     this.hash = options.hash ?? hashSecret
     this.touchIntervalMs = options.touchIntervalMs ?? 60_000
+    this.events = options.events ?? null
     this.verified = new LRUCache({ max, ttl, ttlAutopurge: false })
     this.policies = new LRUCache({ max, ttl })
     this.touched = new LRUCache({ max, ttl: this.touchIntervalMs })
@@ -212,7 +217,8 @@ export class ApiKeys {
     this.poller = poll > 0 ? setInterval(() => { this.checkEpoch().catch(() => {}) }, poll).unref() : null
   }
 
-  async create (input: NewKey): Promise<IssuedKey> {
+  /** `context` (who asked) goes into the key.created security event, as for revoke, update and rotate. */
+  async create (input: NewKey, context: EventContext = {}): Promise<IssuedKey> {
     const secret = newSecret()
     const hash = await this.hash(secret)
     const createdAt = this.now()
@@ -232,7 +238,17 @@ export class ApiKeys {
         previousHash: null,
         previousUntil: null
       }
-      if (await this.store.create(key)) return issued(key, secret)
+      if (await this.store.create(key)) {
+        this.emit('key.created', key.id, context, {
+          name: key.name,
+          scopes: key.scopes.join(' '),
+          expiresAt: key.expiresAt === null ? null : new Date(key.expiresAt).toISOString(),
+          ...(key.rateLimit === null ? {} : { rateLimit: key.rateLimit }),
+          ...(key.allowedIps.length === 0 ? {} : { allowedIps: key.allowedIps.join(' ') }),
+          ...(key.requireSignature ? { requireSignature: true } : {})
+        })
+        return issued(key, secret)
+      }
     }
     throw new Error('could not allocate a unique key id')
   }
@@ -248,10 +264,11 @@ export class ApiKeys {
   }
 
   /** Revokes a key (again is fine: the first revocation time stays). */
-  async revoke (id: string): Promise<KeyView> {
+  async revoke (id: string, context: EventContext = {}): Promise<KeyView> {
     const result = await this.store.revoke(id, this.now())
     if (result === 'unknown') throw new KeyNotFound()
     this.invalidate()
+    if (result === 'revoked') this.emit('key.revoked', id, context, {})
     return await this.get(id)
   }
 
@@ -259,7 +276,7 @@ export class ApiKeys {
    * Changes a live key's name, scopes, rate limit, allow-list or signature requirement; every
    * instance applies it within a poll of the epoch (its caches are emptied, this one's at once).
    */
-  async update (id: string, changes: KeyChanges): Promise<KeyView> {
+  async update (id: string, changes: KeyChanges, context: EventContext = {}): Promise<KeyView> {
     const patch: { -readonly [K in keyof KeyPatch]: KeyPatch[K] } = {}
     if (changes.name !== undefined) patch.name = changes.name
     if (changes.scopes !== undefined) patch.scopes = [...new Set(changes.scopes)]
@@ -268,9 +285,23 @@ export class ApiKeys {
     if (changes.requireSignature !== undefined) patch.requireSignature = changes.requireSignature
     const updated = await this.store.update(id, patch)
     this.invalidate()
-    if (updated !== null) return toView(updated)
+    if (updated !== null) {
+      this.emit('key.updated', id, context, {
+        fields: Object.keys(patch).join(' '),
+        ...(patch.name === undefined ? {} : { name: patch.name }),
+        ...(patch.scopes === undefined ? {} : { scopes: patch.scopes.join(' ') }),
+        ...(patch.rateLimit === undefined ? {} : { rateLimit: patch.rateLimit }),
+        ...(patch.allowedIps === undefined ? {} : { allowedIps: patch.allowedIps.join(' ') }),
+        ...(patch.requireSignature === undefined ? {} : { requireSignature: patch.requireSignature })
+      })
+      return toView(updated)
+    }
     if (await this.store.get(id) === null) throw new KeyNotFound()
     throw new KeyNotActive()
+  }
+
+  private emit (type: 'key.created' | 'key.revoked' | 'key.rotated' | 'key.updated', keyId: string, context: EventContext, detail: Record<string, string | number | boolean | null>): void {
+    this.events?.emit({ type, keyId, ip: context.ip ?? null, requestId: context.requestId ?? null, detail: { ...detail, by: context.by ?? null } })
   }
 
   /** Runs `listener` whenever the key caches are emptied (another cache built on key state follows them). */
@@ -282,7 +313,7 @@ export class ApiKeys {
    * A new secret for the same id, scopes and expiry. The old one keeps working for
    * `graceSeconds` (a second rotation within a grace period ends the first one's grace).
    */
-  async rotate (id: string, graceSeconds: number): Promise<IssuedKey> {
+  async rotate (id: string, graceSeconds: number, context: EventContext = {}): Promise<IssuedKey> {
     const current = await this.store.get(id)
     if (current === null) throw new KeyNotFound()
     if (!isActive(current, this.now())) throw new KeyNotActive()
@@ -293,6 +324,7 @@ export class ApiKeys {
     const rotated = await this.store.rotate(id, rotation)
     this.invalidate()
     if (rotated === null) throw new KeyNotActive()
+    this.emit('key.rotated', id, context, { graceSeconds })
     return issued(rotated, secret)
   }
 

@@ -22,7 +22,12 @@ import metricsRoutes from '../routes/metrics.js'
 import oauthRoutes from '../routes/oauth.js'
 import proof from '../plugins/proof.js'
 import policy from '../plugins/policy.js'
+import abuse from '../plugins/abuse.js'
+import events from '../plugins/events.js'
+import apiSecurityBlockRoutes from '../routes/api/v1/security-blocks.js'
 import apiSigningKeyRoutes from '../routes/api/v1/signing-keys.js'
+import apiSecurityPolicyRoutes from '../routes/api/v1/security-policy.js'
+import apiSecurityEventRoutes from '../routes/api/v1/security-events.js'
 import publicRoutes from '../routes/public.js'
 import assetRoutes from '../routes/assets.js'
 import wellKnownRoutes from '../routes/well-known.js'
@@ -45,6 +50,9 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(shutdown)
   await app.register(storage)
   await app.register(policy)
+  // The first gate: a blocked address is answered before CORS, limits, bodies and credentials.
+  await app.register(abuse)
+  await app.register(events)
   await app.register(cors)
   await app.register(underPressure)
   await app.register(rateLimit)
@@ -67,6 +75,9 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(apiMessageRoutes, { prefix: '/api/v1' })
   await app.register(apiKeyRoutes, { prefix: '/api/v1' })
   await app.register(apiSigningKeyRoutes, { prefix: '/api/v1' })
+  await app.register(apiSecurityBlockRoutes, { prefix: '/api/v1' })
+  await app.register(apiSecurityPolicyRoutes, { prefix: '/api/v1' })
+  await app.register(apiSecurityEventRoutes, { prefix: '/api/v1' })
 
   return app
 }

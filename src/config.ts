@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { envSchema } from 'env-schema'
 import { EnvSchema, type Env } from '../schemas/env.js'
+import { compileOriginPatterns, OriginPatternError } from './abuse/origin-patterns.js'
 import type { IssuerKeyTiming } from './auth/issuer-keys.js'
+import { InvalidCidr, normalizeCidrs } from './auth/ip-allow-list.js'
 import { version } from './version.js'
 
 export type TrustProxy = boolean | number | string
@@ -20,6 +22,8 @@ export interface Config extends Env {
   /** AES-256 key for content at rest, from ENCRYPTION_KEY */
   readonly encryptionKey: Buffer | null
   readonly redisClusterNodes: ReadonlyArray<{ host: string, port: number }>
+  /** PENALTY_EXEMPT_IPS as canonical CIDRs */
+  readonly penaltyExemptIps: readonly string[]
 }
 
 /** A configuration problem: its message is one line that names the variable. */
@@ -74,7 +78,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, overrides: Con
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     tls: readTls(parsed.TLS_CERT_FILE, parsed.TLS_KEY_FILE),
     encryptionKey: parseEncryptionKey(parsed.ENCRYPTION_KEY),
-    redisClusterNodes: Object.freeze(parseClusterNodes(parsed.REDIS_CLUSTER_NODES))
+    redisClusterNodes: Object.freeze(parseClusterNodes(parsed.REDIS_CLUSTER_NODES)),
+    penaltyExemptIps: Object.freeze(parsePenaltyExemptIps(parsed.PENALTY_EXEMPT_IPS))
   })
 }
 
@@ -88,19 +93,17 @@ function toConfigError (err: unknown): ConfigError {
   return new ConfigError(variable || 'environment', first.message ?? 'is invalid')
 }
 
+/**
+ * CORS_ORIGINS: comma-separated exact origins or one-label subdomain wildcards, validated
+ * like the runtime policy's corsOrigins (src/abuse/origin-patterns.ts); kept as written.
+ */
 function parseCorsOrigins (raw: string): string[] {
   const origins = raw.split(',').map((origin) => origin.trim()).filter(Boolean)
-  for (const origin of origins) {
-    let url: URL
-    try {
-      url = new URL(origin)
-    } catch {
-      throw new ConfigError('CORS_ORIGINS', `has "${origin}", which is not an origin like https://app.example.com`)
-    }
-    // Exact origins only: no wildcard, no path, nothing a browser would never send.
-    if (url.origin !== origin || origin.includes('*')) {
-      throw new ConfigError('CORS_ORIGINS', `has "${origin}", which is not an exact origin like https://app.example.com`)
-    }
+  try {
+    compileOriginPatterns(origins)
+  } catch (err) {
+    if (err instanceof OriginPatternError) throw new ConfigError('CORS_ORIGINS', err.message)
+    throw err
   }
   return origins
 }
@@ -165,6 +168,17 @@ function parseEncryptionKey (raw: string | undefined): Buffer | null {
     throw new ConfigError('ENCRYPTION_KEY', 'must be 32 bytes encoded in base64 (openssl rand -base64 32)')
   }
   return key
+}
+
+/** The same CIDR rules as a key's allowedIps (src/auth/ip-allow-list.ts), at most 32 entries. */
+function parsePenaltyExemptIps (raw: string): string[] {
+  const entries = raw.split(',').map((entry) => entry.trim()).filter(Boolean)
+  try {
+    return normalizeCidrs(entries)
+  } catch (err) {
+    if (err instanceof InvalidCidr) throw new ConfigError('PENALTY_EXEMPT_IPS', `has ${err.message}`)
+    throw err
+  }
 }
 
 function parseClusterNodes (raw: string | undefined): Array<{ host: string, port: number }> {

@@ -167,3 +167,41 @@ t.test('JWT_KEY_ROTATION_DAYS: an integer from 1 to 365, 30 by default', async (
     t.match(err?.message, /^Invalid configuration: JWT_KEY_ROTATION_DAYS /)
   }
 })
+
+t.test('CORS_ORIGINS: exact origins and one-label subdomain wildcards, kept as written', async (t) => {
+  const config = loadConfig({ CORS_ORIGINS: 'https://*.example.com, https://app.example.net,http://*.example.co.uk:8080' })
+  t.same(config.corsOrigins, ['https://*.example.com', 'https://app.example.net', 'http://*.example.co.uk:8080'])
+  t.ok(Object.isFrozen(config.corsOrigins))
+  t.same(loadConfig({ CORS_ORIGINS: ' , https://a.example.com ,' }).corsOrigins, ['https://a.example.com'], 'empty items and spaces around items are dropped')
+  t.same(loadConfig({}).corsOrigins, [])
+})
+
+t.test('CORS_ORIGINS: a dangerous or malformed entry stops the start, naming the variable, the entry and why', async (t) => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['https://*.co.uk', 'https://*.co.uk', /puts the wildcard on a public suffix \(co\.uk\): it would match every site under it$/],
+    ['https://app.example.com, https://*.com', 'https://*.com', /public suffix \(com\)/],
+    ['https://*.github.io', 'https://*.github.io', /public suffix \(github\.io\)/],
+    ['*', '*', /bare wildcard/],
+    ['https://app.example.com,*', '*', /bare wildcard/],
+    ['null', 'null', /"null" origin/],
+    ['https://app.example.com/', 'https://app.example.com/', /has a path \("\/"\)/],
+    ['https://*.example.com/api', 'https://*.example.com/api', /has a path \("\/api"\)/],
+    ['https://a*.example.com', 'https://a*.example.com', /whole leftmost label/],
+    ['https://*.*.example.com', 'https://*.*.example.com', /more than one wildcard/],
+    ['*://example.com', '*://example.com', /wildcard in the scheme/],
+    ['http://*.localhost', 'http://*.localhost', /single-label host/],
+    ['https://*.10.0.0.1', 'https://*.10.0.0.1', /IP address/],
+    ['https://App.example.com', 'https://App.example.com', /write "https:\/\/app\.example\.com"/],
+    ['app.example.com', 'app.example.com', /is not an origin/]
+  ]
+  for (const [value, entry, why] of cases) {
+    const err = refusal({ CORS_ORIGINS: value })
+    t.ok(err instanceof ConfigError, `${value}: a ConfigError`)
+    t.equal(err?.variable, 'CORS_ORIGINS')
+    t.ok(err?.message.startsWith(`Invalid configuration: CORS_ORIGINS ${JSON.stringify(entry)} `), `${value} → ${String(err?.message)}`)
+    t.match(err?.message, why)
+    t.notMatch(err?.message, /\n/, 'one line')
+  }
+  const many = Array.from({ length: 101 }, (_, i) => `https://app${i}.example.com`).join(',')
+  t.match(refusal({ CORS_ORIGINS: many })?.message, /^Invalid configuration: CORS_ORIGINS "https:\/\/app100\.example\.com" is origin number 101 of 101: at most 100 origins may be listed$/)
+})

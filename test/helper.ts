@@ -41,7 +41,10 @@ export interface BuildOptions {
  */
 export async function build (test: Test, options: BuildOptions = {}): Promise<App> {
   // Limits out of the way unless a test sets them: many tests share one client IP.
-  const overrides: ConfigOverrides = { LOG_LEVEL: 'silent', RATE_LIMIT_CREATE_MAX: 100_000, RATE_LIMIT_READ_MAX: 100_000, ...options.config }
+  // Tests that are not about limits or abuse are never limited nor penalised from inject's
+  // 127.0.0.1 (the AUTH_FAILURE_MAX lockout still applies to it, as to any exempt address);
+  // the tests of those pass their own values, or come from other remoteAddresses.
+  const overrides: ConfigOverrides = { LOG_LEVEL: 'silent', RATE_LIMIT_CREATE_MAX: 100_000, RATE_LIMIT_READ_MAX: 100_000, PENALTY_EXEMPT_IPS: '127.0.0.1', ...options.config }
   if (options.store === 'redis' && overrides.REDIS_URL === undefined && overrides.REDIS_CLUSTER_NODES === undefined) {
     const redis = await testRedis()
     if (options.flush !== false) await flushRedis(redis.url)

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import type { EventContext, SecurityEventSink } from '../abuse/events.js'
 import type { ApiKeys } from '../api-keys.js'
 import { InvalidSigningKey, KeyNotActive, SigningKeyExists, SigningKeyLimit, SigningKeyNotFound } from '../errors.js'
 import { isoTime } from '../iso-time.js'
@@ -33,7 +34,9 @@ export class ClientKeys {
     private readonly store: ClientKeyStore,
     private readonly keyStore: KeyStore,
     private readonly apiKeys: ApiKeys,
-    private readonly now: () => number = Date.now
+    private readonly now: () => number = Date.now,
+    /** where signing_key.added and signing_key.removed go (the feed and the log); null: nowhere */
+    private readonly events: SecurityEventSink | null = null
   ) {
     apiKeys.onInvalidate(() => {
       this.generation++
@@ -42,7 +45,7 @@ export class ClientKeys {
   }
 
   /** Registers a public JWK for a live API key; 400 for anything but a public Ed25519 / P-256 key. */
-  async register (keyId: string, input: unknown): Promise<ClientKeyView> {
+  async register (keyId: string, input: unknown, context: EventContext = {}): Promise<ClientKeyView> {
     let jwk: PublicSigningJwk
     try {
       jwk = publicSigningJwk(input)
@@ -56,6 +59,7 @@ export class ClientKeys {
     if (result === 'exists') throw new SigningKeyExists()
     if (result === 'full') throw new SigningKeyLimit(MAX_CLIENT_KEYS)
     await this.changed()
+    this.emit('signing_key.added', keyId, context, { keyid: stored.keyid, alg: stored.alg })
     return view(stored)
   }
 
@@ -65,13 +69,18 @@ export class ClientKeys {
     return (await this.store.list(keyId)).map(view)
   }
 
-  async remove (keyId: string, keyid: string): Promise<void> {
+  async remove (keyId: string, keyid: string, context: EventContext = {}): Promise<void> {
     await this.apiKeys.get(keyId)
     const removed = await this.store.remove(keyId, keyid)
     // Bumped even when there was nothing to remove: a retry after a failed bump still
     // reaches every instance.
     await this.changed()
     if (!removed) throw new SigningKeyNotFound()
+    this.emit('signing_key.removed', keyId, context, { keyid })
+  }
+
+  private emit (type: 'signing_key.added' | 'signing_key.removed', keyId: string, context: EventContext, detail: Record<string, string>): void {
+    this.events?.emit({ type, keyId, ip: context.ip ?? null, requestId: context.requestId ?? null, detail: { ...detail, by: context.by ?? null } })
   }
 
   /**

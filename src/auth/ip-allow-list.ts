@@ -162,7 +162,7 @@ function formatV4 (ip: number): string {
 }
 
 /** RFC 5952 §4: lowercase, no leading zeros, the first longest run of two or more zero groups as '::'. */
-function formatV6 (h: readonly number[]): string {
+export function formatV6 (h: readonly number[]): string {
   let best = -1
   let bestLength = 1
   for (let i = 0; i < 8;) {
@@ -177,7 +177,7 @@ function formatV6 (h: readonly number[]): string {
   return `${hex(h.slice(0, best))}::${hex(h.slice(best + bestLength))}`
 }
 
-function isMapped (h: readonly number[]): boolean {
+export function isMapped (h: readonly number[]): boolean {
   return h[0] === 0 && h[1] === 0 && h[2] === 0 && h[3] === 0 && h[4] === 0 && h[5] === 0xffff
 }
 
@@ -206,7 +206,7 @@ function parseV4 (s: string): number | null {
 }
 
 /** RFC 4291 §2.2 text (what net.isIPv6 accepts, zone ids aside) as eight 16-bit groups; null otherwise. */
-function parseV6 (s: string): number[] | null {
+export function parseV6 (s: string): number[] | null {
   const n = s.length
   if (n < 2 || n > 45) return null
   const groups: number[] = []

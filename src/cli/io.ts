@@ -6,6 +6,8 @@ export interface Io {
   out: (text: string) => void
   /** stderr: what a person reads */
   err: (text: string) => void
+  /** stdin, whole (`keys policy set --file -`); absent where there is none */
+  in?: () => Promise<string>
 }
 
 /** A mistake of the caller: printed as one line with the usage, exit code 2. */

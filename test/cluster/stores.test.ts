@@ -1,11 +1,13 @@
 import t from 'tap'
+import { RedisAbuseStore } from '../../src/storage/redis/redis-abuse-store.js'
 import { RedisClientKeyStore } from '../../src/storage/redis/redis-client-key-store.js'
 import { RedisIssuerKeyStore } from '../../src/storage/redis/redis-issuer-key-store.js'
 import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
 import { RedisReplayStore } from '../../src/storage/redis/redis-replay-store.js'
-import { apiKeyKey, apiKeySigningKeysKey, apiKeyTouchedKey, messageKey, ownerIndexKey, replayKey, viewsKey } from '../../src/storage/redis/keys.js'
+import { abuseScoreKey, apiKeyKey, apiKeySigningKeysKey, blocksKey, blocksVersionKey, apiKeyTouchedKey, messageKey, ownerIndexKey, replayKey, viewsKey } from '../../src/storage/redis/keys.js'
 import { sleep } from '../helper.js'
+import { abuseStoreContract } from '../storage/abuse-store.contract.js'
 import { clientKeyStoreContract } from '../storage/client-key-store.contract.js'
 import { issuerKeyStoreContract } from '../storage/issuer-key-store.contract.js'
 import { keyStoreContract } from '../storage/key-store.contract.js'
@@ -48,6 +50,21 @@ replayStoreContract(t, 'replay store on a 3-master Redis Cluster', async (t) => 
   // two instances: two cluster clients
   const test = t as Parameters<typeof clusterClient>[0]
   return { store: new RedisReplayStore(await clusterClient(test, cluster)), other: new RedisReplayStore(await clusterClient(test, cluster)) }
+})
+
+abuseStoreContract(t, 'abuse store on a 3-master Redis Cluster', async (t) => {
+  const cluster = await testCluster()
+  await cluster.flushAll()
+  const test = t as Parameters<typeof clusterClient>[0]
+  return { store: new RedisAbuseStore(await clusterClient(test, cluster)), other: new RedisAbuseStore(await clusterClient(test, cluster)) }
+})
+
+t.test('abuse keys: the blocks and their version share a slot; scores spread by address', async (t) => {
+  const cluster = await testCluster()
+  const client = await clusterClient(t, cluster)
+  const slot = async (key: string): Promise<unknown> => await client.call('CLUSTER', 'KEYSLOT', key)
+  t.equal(await slot(blocksKey), await slot(blocksVersionKey))
+  t.not(await slot(abuseScoreKey('203.0.113.7')), await slot(abuseScoreKey('203.0.113.8')))
 })
 
 t.test('replay ids spread over every master', async (t) => {

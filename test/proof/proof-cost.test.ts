@@ -17,9 +17,9 @@ import { createRequest, redisCallsDuring, send, settledBuild, signedHeaders, sig
  *   bearer:  MGET authfail:{ip} jwt:deny:{jti} (lockout and deny list together), then the same
  *            three EVALSHAs.
  *
- * Two things run in the background and would land in a measured window by chance: the key
- * epoch poll (GET apikeys:epoch, every second) and the issuer-key refresh (every minute). The
- * poll is stopped here (ApiKeys.close() clears its timer; the caches keep working), after the
+ * Things run in the background and would land in a measured window by chance: the key
+ * epoch poll (GET apikeys:epoch, every second), the blocks' and the policy's version polls (one
+ * GET a second each) and the issuer-key refresh (every minute). The polls are stopped here (ApiKeys.close() clears its timer; the caches keep working), after the
  * setup, so that the command lists are exact; the refresh is not due within this file's run.
  */
 
@@ -56,10 +56,13 @@ async function ready (app: App): Promise<void> {
   // Let the setup's epoch bumps reach this instance, then stop the poll (see above).
   await sleep(1200)
   app.apiKeys.close()
+  // the blocks' and the runtime policy's version polls too (issue 17): one GET a second each
+  app.abuse.blocks.close()
+  app.policy.close()
 }
 
 t.test('warm plain requests cost what they did before the feature; signed ones one SET NX more', async (t) => {
-  const app = await settledBuild(t, { store: 'redis', config: { AUTH_FAILURE_MAX: 1000 } })
+  const app = await settledBuild(t, { store: 'redis', config: { AUTH_FAILURE_MAX: 1000, PENALTY_EXEMPT_IPS: '' } })
   const { url } = await testRedis()
   const svc = await signingService(app)
   const strict = await signingService(app, { requireSignature: true })
@@ -111,7 +114,7 @@ t.test('warm plain requests cost what they did before the feature; signed ones o
 })
 
 t.test('a refused signature writes no nonce; a cold signed request reads the client keys once', async (t) => {
-  const app = await settledBuild(t, { store: 'redis', config: { AUTH_FAILURE_MAX: 1000 } })
+  const app = await settledBuild(t, { store: 'redis', config: { AUTH_FAILURE_MAX: 1000, PENALTY_EXEMPT_IPS: '' } })
   const { url } = await testRedis()
   const svc = await signingService(app, { requireSignature: true })
   const stranger = generateSigningKey('ed25519')
@@ -139,8 +142,14 @@ t.test('a refused signature writes no nonce; a cold signed request reads the cli
     t.notOk(calls.some(isReplayWrite), `${what}: no replay write`)
     t.notOk(calls.some((call) => call.some((arg) => arg.startsWith('replay:'))), `${what}: no replay key touched`)
     t.notOk(calls.some(isSigningRead), `${what}: no client-key read (cached)`)
+    // Issue 17: a failure is also a security event (one XADD to the feed) and an offence, whose
+    // score goes to the store in a script on abuse:{<address>} (at the next sync, or at once
+    // near the threshold): failure-path work, never a clean request's.
+    t.equal(calls.filter((call) => call[0] === 'xadd').length, 1, `${what}: one security event`)
+    const isAbuseScore = (call: string[]): boolean => (call[0] === 'evalsha' || call[0] === 'eval') && (call[3] ?? '').startsWith('abuse:{')
+    const failureWork = calls.filter((call) => call[0] !== 'xadd' && !isAbuseScore(call))
     // the failure count is a script (EVAL the first time it runs on this Redis); once the address has failed, its read adds a PTTL
-    t.same(calls.map((call) => call[0] === 'eval' ? 'evalsha' : call[0]).filter((name) => name !== 'pttl'), ['get', 'evalsha'], `${what}: the lockout read and the failure count only (${calls.map((c) => c[0]).join(' ')})`)
+    t.same(failureWork.map((call) => call[0] === 'eval' ? 'evalsha' : call[0]).filter((name) => name !== 'pttl'), ['get', 'evalsha'], `${what}: the lockout read and the failure count only (${calls.map((c) => c[0]).join(' ')})`)
   }
 
   // cold: once the client keys are forgotten (a change to the key), the next signed request reads them once

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { absentBodyIsEmpty, principalOf } from '../../../plugins/auth.js'
+import { absentBodyIsEmpty, who } from '../../../plugins/auth.js'
 import { CredentialHeadersSchema, eitherCredential } from '../../../schemas/auth.js'
 import { errorResponses } from '../../../schemas/common.js'
 import { CreateKeyBodySchema, IssuedKeySchema, KeyIdParamsSchema, KeyItemSchema, KeyListSchema, RotateKeyBodySchema, UpdateKeyBodySchema } from '../../../schemas/keys.js'
@@ -23,8 +23,7 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: IssuedKeySchema, ...errorResponses(400, 401, 403, 413, 415, 429, 503, 507) }
     }
   }, async (request, reply) => {
-    const created = await app.apiKeys.create(request.body)
-    request.log.info({ event: 'key.created', keyId: created.id, by: principalOf(request).keyId, scopes: created.scopes, ip: request.ip }, 'API key created')
+    const created = await app.apiKeys.create(request.body, who(request))
     return reply.code(201).header('location', `/api/v1/keys/${created.id}`).send(created)
   })
 
@@ -49,8 +48,7 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: KeyItemSchema, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503, 507) }
     }
   }, async (request) => {
-    const updated = await app.apiKeys.update(request.params.id, request.body)
-    request.log.info({ event: 'key.updated', keyId: updated.id, by: principalOf(request).keyId, fields: Object.keys(request.body), ip: request.ip }, 'API key updated')
+    const updated = await app.apiKeys.update(request.params.id, request.body, who(request))
     return updated
   })
 
@@ -63,8 +61,7 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'revoked' }), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 507) }
     }
   }, async (request, reply) => {
-    await app.apiKeys.revoke(request.params.id)
-    request.log.info({ event: 'key.revoked', keyId: request.params.id, by: principalOf(request).keyId, ip: request.ip }, 'API key revoked')
+    await app.apiKeys.revoke(request.params.id, who(request))
     return reply.code(204).send(null)
   })
 
@@ -80,8 +77,7 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const graceSeconds = request.body.graceSeconds ?? 0
-    const rotated = await app.apiKeys.rotate(request.params.id, graceSeconds)
-    request.log.info({ event: 'key.rotated', keyId: rotated.id, by: principalOf(request).keyId, graceSeconds, ip: request.ip }, 'API key rotated')
+    const rotated = await app.apiKeys.rotate(request.params.id, graceSeconds, who(request))
     return rotated
   })
 }

@@ -5,6 +5,7 @@ import { CredentialHeadersSchema, eitherCredential } from '../../../schemas/auth
 import { errorResponses, MessageIdParamsSchema } from '../../../schemas/common.js'
 import { CreateMessageBodySchema, MessageReadSchema } from '../../../schemas/message.js'
 import { principalOf } from '../../../plugins/auth.js'
+import { perPolicy } from '../../../src/abuse/policy.js'
 import { InvalidCursor } from '../../../src/errors.js'
 import { messageLimits } from '../../../src/messages.js'
 import { jsonBodyLimit } from '../../../src/server-options.js'
@@ -14,7 +15,8 @@ import { decodeCursor } from '../../../src/storage/owner-cursor.js'
 /** Messages for services (API.md section 2): owned by the calling key. */
 const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
-  const limits = messageLimits(config, config.API_MESSAGE_MAX_BYTES)
+  // The TTL bound follows the runtime policy: made again only when it changes.
+  const limits = perPolicy(app.policy, (policy) => messageLimits({ ...config, MESSAGE_MAX_TTL_SECONDS: policy.maxTtlSeconds }, config.API_MESSAGE_MAX_BYTES))
 
   // JSON only: a text/plain body gets 415 rather than a confusing 400.
   app.removeContentTypeParser('text/plain')
@@ -32,7 +34,7 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     // (the body as parsed and validated, and the answer as made: no copies on the hot path)
-    const created = await app.messages.createOwned(request.body, limits, principalOf(request).keyId)
+    const created = await app.messages.createOwned(request.body, limits(), principalOf(request).keyId)
     return reply.code(201).header('location', created.url).send(created)
   })
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { principalOf } from '../../../plugins/auth.js'
+import { who } from '../../../plugins/auth.js'
 import { CredentialHeadersSchema, eitherCredential } from '../../../schemas/auth.js'
 import { errorResponses } from '../../../schemas/common.js'
 import { KeyIdParamsSchema, RegisterSigningKeyBodySchema, SigningKeyListSchema, SigningKeyParamsSchema, SigningKeySchema } from '../../../schemas/keys.js'
@@ -25,8 +25,7 @@ const signingKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: SigningKeySchema, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503, 507) }
     }
   }, async (request, reply) => {
-    const registered = await app.clientKeys.register(request.params.id, request.body.jwk)
-    request.log.info({ event: 'signing_key.added', keyId: request.params.id, keyid: registered.keyid, by: principalOf(request).keyId, ip: request.ip }, 'signing key registered')
+    const registered = await app.clientKeys.register(request.params.id, request.body.jwk, who(request))
     return reply.code(201).header('location', `/api/v1/keys/${request.params.id}/signing-keys/${registered.keyid}`).send(registered)
   })
 
@@ -44,8 +43,7 @@ const signingKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'removed' }), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 507) }
     }
   }, async (request, reply) => {
-    await app.clientKeys.remove(request.params.id, request.params.keyid)
-    request.log.info({ event: 'signing_key.removed', keyId: request.params.id, keyid: request.params.keyid, by: principalOf(request).keyId, ip: request.ip }, 'signing key removed')
+    await app.clientKeys.remove(request.params.id, request.params.keyid, who(request))
     return reply.code(204).send(null)
   })
 }

@@ -139,7 +139,7 @@ export const authChecks: Check[] = [
     cwe: 347,
     severity: 'critical',
     order: 21,
-    budget: 160,
+    budget: 240,
     authFailures: 2,
     fix: 'verify tokens with the server\'s own key and algorithm only; never accept alg none or a symmetric algorithm (plugins/auth.ts)',
     plan: ['GET /api/v1/messages with Bearer alg:none, alg:None, alg:NONE tokens, HS256 signed with "" and common secrets (each a counted failed authentication)', 'then the same over the other protected routes while --auth-failures lasts'],
@@ -181,7 +181,9 @@ export const authChecks: Check[] = [
       // Black-box, without the signing key, a wrong iss/aud or a past exp can only be a changed
       // claim under the old signature; a truly expired token would take JWT_TTL_SECONDS to wait for.
       return await counted(ctx, [
-        variant('scope widened', (c) => ({ ...c, scope: syntheticClaims(ctx).scope })),
+        // every scope of the contract; for an operator key that has them all already, one more
+        // (the payload must change, or the 'tampered' token is the real one)
+        variant('scope widened', (c) => ({ ...c, scope: syntheticClaims(ctx).scope === c.scope ? `${String(c.scope)} admin` : syntheticClaims(ctx).scope })),
         variant('wrong iss', (c) => ({ ...c, iss: 'https://attacker.example' })),
         variant('wrong aud', (c) => ({ ...c, aud: 'another-api' })),
         variant('exp in the past', (c) => ({ ...c, exp: now - 3600 })),

@@ -24,3 +24,14 @@ export const issuerKeysKey = '{missive-issuer}:keys'
  * every slot of a Cluster.
  */
 export const replayKey = (scope: ReplayScope, id: string): string => `replay:${scope}:{${replayDigest(id)}}`
+/** the security event feed: one Stream, trimmed with MAXLEN ~ SECURITY_EVENTS_MAX (one slot on a Cluster) */
+export const securityEventsKey = '{missive-events}:stream'
+
+// Abuse defence (API.md section 8). A client address's score and ladder level: one hash in the
+// address's own slot (an IPv6 /64 carries ':' and '/', fine inside a hash tag).
+export const abuseScoreKey = (address: string): string => `abuse:{${address}}:score`
+/** every block in force, id → JSON, and its version: one slot, so a put and its version move together */
+export const blocksKey = '{missive-abuse}:blocks'
+export const blocksVersionKey = '{missive-abuse}:blocks:version'
+/** the runtime policy: a hash, `v` its version (what instances poll), `d` the document; one slot */
+export const policyKey = '{missive-policy}:current'
