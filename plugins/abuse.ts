@@ -7,6 +7,7 @@ import { type OffenceKind, offenceWeights, SCORE_HALF_LIFE_MS, SCORE_THRESHOLD }
 import { Scores } from '../src/abuse/scores.js'
 import { IpAllowList } from '../src/auth/ip-allow-list.js'
 import { Blocked, MessageNotFound } from '../src/errors.js'
+import { errorBody } from './error-handler.js'
 import type { AbuseStore } from '../src/storage/abuse-store.js'
 import { MemoryAbuseStore } from '../src/storage/memory/memory-abuse-store.js'
 import { RedisAbuseStore } from '../src/storage/redis/redis-abuse-store.js'
@@ -85,13 +86,15 @@ export default fp(async function abuse (app) {
 
   app.addHook('onRequest', function refuseBlocked (request, reply, done) {
     const ms = blocks.blockedFor(request.ip)
-    if (ms === 0 || NEVER_BLOCKED.has(request.routeOptions.url ?? '') || exempt?.allows(request.ip) === true) {
+    // (request.routeOptions builds an object on each read: only for the probes' paths)
+    if (ms === 0 || (isProbePath(request.url) && NEVER_BLOCKED.has(request.routeOptions.url ?? '')) || isExempt(request.ip)) {
       done()
       return
     }
     const seconds = Math.max(1, Math.ceil(ms / 1000))
-    reply.header('retry-after', String(seconds))
-    done(new Blocked(`${seconds} seconds`))
+    // Answered here, not thrown: the error handler's log line and the onError hooks are work a
+    // flood of blocked requests should not buy (the access log still records each one).
+    reply.code(429).header('retry-after', String(seconds)).type('application/json; charset=utf-8').send(errorBody(new Blocked(`${seconds} seconds`)))
   })
 
   app.addHook('onError', function countOffence (request, _reply, error: FastifyError, done) {
@@ -100,6 +103,11 @@ export default fp(async function abuse (app) {
     done()
   })
 }, { name: 'abuse', dependencies: ['config', 'storage'] })
+
+/** whether the URL may be /health or /ready (a query string or a trailing slash aside) */
+function isProbePath (url: string): boolean {
+  return url.startsWith('/health') || url.startsWith('/ready')
+}
 
 /** The offence an error answer stands for, if any. */
 function offenceOf (error: FastifyError): OffenceKind | null {
