@@ -8,14 +8,9 @@ import { Scores } from '../src/abuse/scores.js'
 import { IpAllowList } from '../src/auth/ip-allow-list.js'
 import { Blocked, MessageNotFound } from '../src/errors.js'
 import { errorBody } from './error-handler.js'
-import type { AbuseStore } from '../src/storage/abuse-store.js'
-import { MemoryAbuseStore } from '../src/storage/memory/memory-abuse-store.js'
-import { RedisAbuseStore } from '../src/storage/redis/redis-abuse-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** scores and ladder levels per client address, and the blocks: shared by every instance on Redis */
-    abuseStore: AbuseStore
     abuse: {
       blocks: Blocks
       scores: Scores
@@ -43,9 +38,7 @@ const NEVER_BLOCKED = new Set(['/health', '/ready'])
  *   the credentials, and an exemption for a health checker must not open them to guessing.
  */
 export default fp(async function abuse (app) {
-  const { config, redisClient } = app
-  const store: AbuseStore = redisClient === null ? new MemoryAbuseStore() : new RedisAbuseStore(redisClient)
-  app.decorate('abuseStore', store)
+  const { config, abuseStore: store } = app
 
   const exempt = IpAllowList.from(config.penaltyExemptIps)
   const weights = offenceWeights(config.AUTH_FAILURE_MAX)

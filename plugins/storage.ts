@@ -1,4 +1,7 @@
 import fp from 'fastify-plugin'
+import type { AbuseStore } from '../src/storage/abuse-store.js'
+import { MemoryAbuseStore } from '../src/storage/memory/memory-abuse-store.js'
+import { RedisAbuseStore } from '../src/storage/redis/redis-abuse-store.js'
 import { aesGcmContent, plainContent } from '../src/content-cipher.js'
 import { Messages } from '../src/messages.js'
 import { createRedisClient, type RedisClient, waitUntilReady } from '../src/storage/redis/client.js'
@@ -42,6 +45,8 @@ declare module 'fastify' {
     policyStore: PolicyStore
     /** the security event feed: the last SECURITY_EVENTS_MAX events, shared by every instance on Redis */
     eventLog: EventLog
+    /** scores and ladder levels per client address, and the blocks: shared by every instance on Redis */
+    abuseStore: AbuseStore
   }
 }
 
@@ -113,5 +118,8 @@ export default fp(async function storage (app) {
   app.addHook('onClose', async () => { await policyStore.close() })
   app.decorate('policyStore', policyStore)
   app.decorate('eventLog', eventLog)
+  const abuseStore: AbuseStore = redisClient === null ? new MemoryAbuseStore() : new RedisAbuseStore(redisClient)
+  app.addHook('onClose', async () => { await abuseStore.close() })
+  app.decorate('abuseStore', abuseStore)
   app.decorate('messages', new Messages(store, config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey)))
 }, { name: 'storage', dependencies: ['config'] })
