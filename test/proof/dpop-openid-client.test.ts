@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { calculateJwkThumbprint, exportJWK } from 'jose'
 import * as client from 'openid-client'
 import t, { type Test } from 'tap'
 import { dpopService } from '../../examples/dpop-openid-client.js'
+import { assertQuotedInReadme } from '../helpers/readme.js'
 import type { App } from '../../src/app.js'
 import type { Scope } from '../../src/api-keys.js'
 import { makeKey } from '../api/api-helper.js'
@@ -19,7 +19,6 @@ import { jwtClaims, makeProof, parseChallenges, proofKey, settle } from './dpop-
 
 const SCOPES: Scope[] = ['messages:read', 'messages:write']
 const EXAMPLE = new URL('../../examples/dpop-openid-client.ts', import.meta.url)
-const README = new URL('../../README.md', import.meta.url)
 
 /**
  * oauth4webapi 3.8 (under openid-client 6.9) signs the proofs of an Ed25519 key pair with
@@ -62,11 +61,7 @@ async function raw (url: string, method: string, headers: Record<string, string 
 }
 
 t.test('README.md carries examples/dpop-openid-client.ts verbatim', async (t) => {
-  const example = readFileSync(EXAMPLE, 'utf8')
-  const readme = readFileSync(README, 'utf8')
-  t.ok(example.includes('export async function dpopService'), 'the example is the one the test runs')
-  t.ok(readme.includes(example), 'the whole file, as it is, is in the README')
-  t.ok(readme.includes('```ts\n' + example + '```'), 'as one TypeScript code block')
+  assertQuotedInReadme(t, EXAMPLE, 'export async function dpopService')
 })
 
 for (const store of ['memory', 'redis'] as const) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { sensitiveIntegration } from '../../examples/signed-requests.js'
 import { runKeyTool } from '../helpers/key-tool.js'
+import { assertQuotedInReadme, README } from '../helpers/readme.js'
 import { testRedis } from '../helper.js'
 import { freePort } from '../helpers/redis-server.js'
 import { makeKey, withKey } from '../api/api-helper.js'
@@ -13,16 +14,11 @@ import { ACCEPT_WITH_BODY, ACCEPT_WITHOUT_BODY, registeredPair, settle, settledB
  */
 
 const EXAMPLE = new URL('../../examples/signed-requests.ts', import.meta.url)
-const README = new URL('../../README.md', import.meta.url)
 
 interface Seen { method: string, url: string, status: number, body: unknown }
 
 t.test('README.md carries examples/signed-requests.ts verbatim', async (t) => {
-  const example = readFileSync(EXAMPLE, 'utf8')
-  const readme = readFileSync(README, 'utf8')
-  t.ok(example.includes('export async function sensitiveIntegration'), 'the example is the one the test runs')
-  t.ok(readme.includes(example), 'the whole file, as it is, is in the README')
-  t.ok(readme.includes('```ts\n' + example + '```'), 'as one TypeScript code block')
+  assertQuotedInReadme(t, EXAMPLE, 'export async function sensitiveIntegration')
 })
 
 t.test('sensitiveIntegration against a listening server: 201, and the same key unsigned is refused', async (t) => {
