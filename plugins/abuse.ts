@@ -78,6 +78,11 @@ export default fp(async function abuse (app) {
   app.decorate('abuse', { blocks, scores, offence })
 
   app.addHook('onRequest', function refuseBlocked (request, reply, done) {
+    // (request.ip is a getter that parses X-Forwarded-For behind a proxy: not read while no block exists)
+    if (blocks.empty) {
+      done()
+      return
+    }
     const ms = blocks.blockedFor(request.ip)
     // (request.routeOptions builds an object on each read: only for the probes' paths)
     if (ms === 0 || (isProbePath(request.url) && NEVER_BLOCKED.has(request.routeOptions.url ?? '')) || isExempt(request.ip)) {

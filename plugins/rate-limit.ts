@@ -60,8 +60,8 @@ function liveLimitStore (makeInner: (options: unknown) => InnerStore): new (opti
       this.inner = makeInner(options)
     }
 
-    incr (...args: Parameters<InnerStore['incr']>): void {
-      this.inner.incr(...args)
+    incr (key: string, callback: Parameters<InnerStore['incr']>[1], timeWindow: number, max: number): void {
+      this.inner.incr(key, callback, timeWindow, max)
     }
 
     child (params: object): object {

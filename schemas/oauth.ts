@@ -66,7 +66,9 @@ export const oauthErrorResponses = {
   413: OAuthErrorSchema,
   429: ErrorSchema,
   500: ErrorSchema,
-  503: ErrorSchema
+  503: ErrorSchema,
+  // a DPoP jti, a signature nonce or a token's deny-list entry that a full Redis cannot take
+  507: ErrorSchema
 }
 
 const PublicJwkSchema = Type.Object({

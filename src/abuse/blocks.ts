@@ -70,7 +70,15 @@ export class Blocks {
   constructor (private readonly store: AbuseStore, private readonly options: BlocksOptions = {}) {
     this.now = options.now ?? Date.now
     const pollMs = options.pollMs ?? 1000
-    this.poller = pollMs > 0 ? setInterval(() => { this.refresh().then(() => this.options.onRefresh?.(), (err: unknown) => this.options.onError?.(err)) }, pollMs).unref() : null
+    // One poll at a time: against a slow or dead store, polls do not pile up.
+    let polling = false
+    this.poller = pollMs > 0
+      ? setInterval(() => {
+        if (polling) return
+        polling = true
+        this.refresh().then(() => this.options.onRefresh?.(), (err: unknown) => this.options.onError?.(err)).finally(() => { polling = false })
+      }, pollMs).unref()
+      : null
   }
 
   /** Reads the blocks when the store's version moved (or on the first call). */
@@ -84,6 +92,11 @@ export class Blocks {
     if (generation !== this.generation) return
     this.apply(blocks)
     this.version = version
+  }
+
+  /** whether no block is in force here (the per-request check, before the client address is even read) */
+  get empty (): boolean {
+    return this.snapshot.blocks.length === 0
   }
 
   /** ms until the block covering this client ends; 0 when none does. */

@@ -29,6 +29,10 @@ t.test('CORS: only listed origins get Access-Control-* headers', async (t) => {
   t.equal(simpleOk.headers['access-control-allow-origin'], allowed)
   t.match(simpleOk.headers['access-control-expose-headers'], /Location/)
   t.match(simpleOk.headers.vary, /Origin/)
+  // the runtime policy from a browser: PUT with If-Match, and the ETag to send back
+  t.match(ok.headers['access-control-allow-methods'], /\bPUT\b/)
+  t.match(ok.headers['access-control-allow-headers'], /\bIf-Match\b/i)
+  t.match(simpleOk.headers['access-control-expose-headers'], /\bETag\b/)
 
   const simpleNo = await app.inject({ url: '/', headers: { origin: refused } })
   t.equal(simpleNo.statusCode, 200, 'the request itself is served; the browser withholds it')

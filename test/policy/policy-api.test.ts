@@ -117,6 +117,16 @@ t.test('a policy as GET answered it can be edited and PUT back: its version is t
   t.equal(explicit.statusCode, 200, 'an If-Match header wins over the body\'s version')
 })
 
+t.test('a policy at its schema\'s largest (100 long origins) is taken: the body limit fits it', async (t) => {
+  const app = await build(t)
+  const headers = await admin(app)
+  const origins = Array.from({ length: 100 }, (_, i) => `https://${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.n${i}.example.com:8443`)
+  const big = await put(app, headers, policy({ corsOrigins: origins }))
+  t.ok(JSON.stringify(policy({ corsOrigins: origins })).length > 16 * 1024, 'larger than the server\'s default body limit')
+  t.equal(big.statusCode, 200, big.body)
+  t.equal(big.json().corsOrigins.length, 100)
+})
+
 t.test('invalid values: 400 naming the field, and nothing changes', async (t) => {
   const app = await build(t, { store: 'memory' })
   const headers = await admin(app)

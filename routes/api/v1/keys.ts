@@ -29,12 +29,12 @@ const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/keys', {
     onRequest,
-    schema: { ...common, summary: 'Every API key, revoked ones included', response: { 200: KeyListSchema, ...errorResponses(401, 403, 429, 503) } }
+    schema: { ...common, summary: 'Every API key, revoked ones included', response: { 200: KeyListSchema, ...errorResponses(401, 403, 429, 503, 507) } }
   }, async () => ({ items: await app.apiKeys.list() }))
 
   app.get('/keys/:id', {
     onRequest,
-    schema: { ...common, summary: 'One API key', params: KeyIdParamsSchema, response: { 200: KeyItemSchema, ...errorResponses(400, 401, 403, 404, 429, 503) } }
+    schema: { ...common, summary: 'One API key', params: KeyIdParamsSchema, response: { 200: KeyItemSchema, ...errorResponses(400, 401, 403, 404, 429, 503, 507) } }
   }, async (request) => await app.apiKeys.get(request.params.id))
 
   app.patch('/keys/:id', {

@@ -14,7 +14,7 @@ const securityBlockRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/security/blocks', {
     onRequest,
-    schema: { ...common, summary: 'The blocks in force, automatic and manual, oldest first', response: { 200: BlockListSchema, ...errorResponses(401, 403, 429, 503) } }
+    schema: { ...common, summary: 'The blocks in force, automatic and manual, oldest first', response: { 200: BlockListSchema, ...errorResponses(401, 403, 429, 503, 507) } }
   }, async () => ({ items: (await app.abuse.blocks.list()).map(blockView) }))
 
   app.post('/security/blocks', {

@@ -15,7 +15,7 @@ const securityEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       security: eitherCredential('security:admin'),
       headers: CredentialHeadersSchema,
       querystring: SecurityEventsQuerySchema,
-      response: { 200: SecurityEventPageSchema, ...errorResponses(400, 401, 403, 429, 503) }
+      response: { 200: SecurityEventPageSchema, ...errorResponses(400, 401, 403, 429, 503, 507) }
     }
   }, async (request) => {
     const { after, limit } = request.query

@@ -24,12 +24,14 @@ const securityPolicyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       ...common,
       summary: 'The runtime policy in force (read from the store), with its version as ETag',
-      response: { 200: PolicySchema, ...errorResponses(401, 403, 429, 503) }
+      response: { 200: PolicySchema, ...errorResponses(401, 403, 429, 503, 507) }
     }
   }, async (_request, reply) => withEtag(reply, await app.policy.refresh()))
 
   app.put('/security/policy', {
     onRequest,
+    // a whole policy at its schema's largest (100 origins of up to 267 characters) is ~28 KB
+    bodyLimit: 64 * 1024,
     schema: {
       ...common,
       summary: 'Replace the runtime policy (every field); every instance applies it within seconds',

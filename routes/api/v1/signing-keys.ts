@@ -31,7 +31,7 @@ const signingKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/keys/:id/signing-keys', {
     onRequest,
-    schema: { ...common, summary: 'The public keys a key signs with', params: KeyIdParamsSchema, response: { 200: SigningKeyListSchema, ...errorResponses(400, 401, 403, 404, 429, 503) } }
+    schema: { ...common, summary: 'The public keys a key signs with', params: KeyIdParamsSchema, response: { 200: SigningKeyListSchema, ...errorResponses(400, 401, 403, 404, 429, 503, 507) } }
   }, async (request) => ({ items: await app.clientKeys.list(request.params.id) }))
 
   app.delete('/keys/:id/signing-keys/:keyid', {
