@@ -33,6 +33,15 @@ export default fp<UnderPressureOptions>(async function underPressurePlugin (app,
   const retryAfter = options.retryAfter ?? 5
   const maxEventLoopDelay = options.maxEventLoopDelay ?? 1000
   const sampleInterval = options.sampleInterval ?? 1000
+  // The delay measured while the app boots (plugins, schema compilation: a second or more of
+  // synchronous work on a busy machine) is the boot, not load: a fresh instance must not shed
+  // its first requests, nor fail its first /ready, for it. under-pressure measures from its
+  // registration and cannot be reset, and the sample holding the boot can be the current one
+  // until two sample intervals after ready (one to be taken, one to be replaced), so pressure
+  // counts from then on. Real overload within those first seconds goes unshed: a new instance
+  // receives traffic gradually, a load balancer waits for /ready first.
+  let pressureCountsFrom = Infinity
+  app.addHook('onReady', async () => { pressureCountsFrom = Date.now() + 2 * sampleInterval })
   await app.register(underPressure, {
     maxEventLoopDelay,
     sampleInterval,
@@ -40,7 +49,7 @@ export default fp<UnderPressureOptions>(async function underPressurePlugin (app,
     // Thrown from here (not under-pressure's default error) so the one error handler
     // writes the body of API.md.
     pressureHandler: async (request, reply) => {
-      if (request.routeOptions.url === '/health') return
+      if (request.routeOptions.url === '/health' || Date.now() < pressureCountsFrom) return
       reply.header('retry-after', String(retryAfter))
       throw new Overloaded()
     }
@@ -51,6 +60,7 @@ export default fp<UnderPressureOptions>(async function underPressurePlugin (app,
   const adaptiveLimits = new AdaptiveLimits()
   app.decorate('adaptiveLimits', adaptiveLimits)
   const sampler = setInterval(() => {
+    if (Date.now() < pressureCountsFrom) return
     adaptiveLimits.observe(app.memoryUsage().eventLoopDelay / maxEventLoopDelay)
   }, sampleInterval).unref()
   app.addHook('onClose', async () => { clearInterval(sampler) })
