@@ -50,6 +50,24 @@ export class BatchedLines implements DestinationStream {
   }
 }
 
+const flushed = new Set<BatchedLines>()
+
+/**
+ * One timer and one exit listener for every destination the process opens (one per app: a test
+ * process builds dozens, and a listener each made Node warn of a leak past ten).
+ */
+function flushAtIntervalsAndExit (destination: BatchedLines): void {
+  if (flushed.size === 0) {
+    setInterval(() => { for (const each of flushed) each.flush() }, LOG_FLUSH_MS).unref()
+    process.once('exit', () => {
+      for (const each of flushed) {
+        try { each.flushSync() } catch {}
+      }
+    })
+  }
+  flushed.add(destination)
+}
+
 /**
  * Where log lines go: the given stream (tests), LOG_FILE with a new file every day
  * (pino-roll, written from this thread: a transport worker cost more CPU per line than
@@ -65,10 +83,6 @@ export async function openLogDestination (config: Pick<Config, 'LOG_FILE'>, stre
     ? await pinoRoll({ file: config.LOG_FILE, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, limit: { count: 14 }, ...writerOptions })
     : pino.destination({ dest: 1, sync: false, ...writerOptions })
   const destination = new BatchedLines(writer)
-  const flusher = setInterval(() => { destination.flush() }, LOG_FLUSH_MS).unref()
-  process.once('exit', () => {
-    clearInterval(flusher)
-    try { destination.flushSync() } catch {}
-  })
+  flushAtIntervalsAndExit(destination)
   return destination
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BatchedLines } from '../src/log-destination.js'
+import { BatchedLines, openLogDestination } from '../src/log-destination.js'
 
 function recordingWriter (): { chunks: string[], syncFlushes: number, write: (chunk: string) => boolean, flushSync: () => void } {
   return {
@@ -33,4 +33,10 @@ t.test('flush hands over what is pending; flushSync also makes the writer finish
   lines.flushSync()
   t.same(writer.chunks, ['a\nb\n', 'c\n'], 'pending lines first')
   t.equal(writer.syncFlushes, 1, 'then the writer writes synchronously')
+})
+
+t.test('a process that opens many destinations (one per app) adds one exit listener, not one each', async (t) => {
+  const before = process.listenerCount('exit')
+  for (let i = 0; i < 12; i++) await openLogDestination({ LOG_FILE: undefined })
+  t.ok(process.listenerCount('exit') <= before + 1, `${process.listenerCount('exit') - before} exit listeners added`)
 })
