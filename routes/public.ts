@@ -3,13 +3,13 @@ import { Type } from '@sinclair/typebox'
 import { errorResponses, MessageIdParamsSchema } from '../schemas/common.js'
 import {
   type CreateMessageBody, CreateMessageBodySchema, CreateMessageQuerySchema, DeleteMessageHeadersSchema,
-  MessageCreatedSchema, MessageReadSchema, PlainContentSchema, ServiceInfoSchema
+  MessageCreatedSchema, MessageReadSchema, PlainContentSchema, ReadMessageHeadersSchema, ServiceInfoSchema
 } from '../schemas/message.js'
 import { bodyEncodingError } from '../src/body-encoding.js'
 import { perPolicy } from '../src/abuse/policy.js'
 import { AnonymousCreateDisabled, InvalidUtf8, MissingBody, OptionsInQuery } from '../src/errors.js'
 import { preferredFormat, varyOn } from '../src/negotiate.js'
-import { messageLimits, type NewMessage } from '../src/messages.js'
+import { encryptedContentLimit, messageLimits, type NewMessage } from '../src/messages.js'
 import { jsonBodyLimit } from '../src/server-options.js'
 import { composePage, readPage } from './web-page.js'
 
@@ -24,9 +24,10 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const writePage = perPolicy(app.policy, (policy) => composePage(config.MESSAGE_DEFAULT_TTL_SECONDS, policy.maxTtlSeconds, policy.anonymousCreate))
 
   // text/plain: the raw body is the content, byte for byte, so it must be valid UTF-8
-  // (a lenient decoder would silently replace bad bytes). Its limit is the content limit.
+  // (a lenient decoder would silently replace bad bytes). Its limit is the larger of the
+  // content limits (encrypted=true in the query); the handler applies the right one.
   app.removeContentTypeParser('text/plain')
-  app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: config.MESSAGE_MAX_BYTES }, (request, body, done) => {
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: encryptedContentLimit(config.MESSAGE_MAX_BYTES) }, (request, body, done) => {
     const unreadable = bodyEncodingError(request.headers)
     if (unreadable !== null) {
       done(unreadable, undefined)
@@ -91,6 +92,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'Read a message (counts a view, except for the HTML page)',
       params: MessageIdParamsSchema,
+      headers: ReadMessageHeadersSchema,
       response: {
         200: {
           content: {
@@ -109,7 +111,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // A browser (or a link-preview bot) following the link gets the page and burns nothing;
     // the page's own fetch is the read.
     if (format === 'html') return reply.type('text/html; charset=utf-8').send(readPage)
-    const message = await app.messages.read(request.params.id)
+    const message = await app.messages.read(request.params.id, request.headers['x-read-token'])
     if (format === 'text') return reply.type('text/plain; charset=utf-8').send(message.content)
     return reply.send(message)
   })

@@ -9,6 +9,8 @@ export interface NewMessage {
   ttl?: number | undefined
   maxViews?: number | undefined
   encrypted?: boolean | undefined
+  /** reads must present it as X-Read-Token (only its SHA-256 is stored) */
+  readToken?: string | undefined
 }
 
 export interface MessageLimits {
@@ -44,6 +46,15 @@ export interface ReadMessage {
 
 const LONE_SURROGATE = /\p{Cs}/u
 
+/**
+ * The limit on encrypted content (API.md section 1): what the person wrote is what
+ * MESSAGE_MAX_BYTES limits, so ciphertext gets room for base64url (4/3) and an envelope of
+ * up to 1 KiB, and any message that fits as plaintext always goes through encrypted.
+ */
+export function encryptedContentLimit (maxBytes: number): number {
+  return Math.ceil((maxBytes + 1024) * 4 / 3)
+}
+
 /** 128-bit ids make a collision astronomically unlikely; SET NX makes one harmless. */
 const CREATE_ATTEMPTS = 3
 
@@ -72,7 +83,8 @@ export class Messages {
   private async insert (input: NewMessage, limits: MessageLimits, owner: string | null): Promise<CreatedMessage> {
     // A lone surrogate (JSON allows "\ud800") has no UTF-8 form: it would be stored as U+FFFD.
     if (LONE_SURROGATE.test(input.content)) throw new InvalidUtf8()
-    if (Buffer.byteLength(input.content, 'utf8') > limits.maxBytes) throw new ContentTooLarge(limits.maxBytes)
+    const maxBytes = input.encrypted === true ? encryptedContentLimit(limits.maxBytes) : limits.maxBytes
+    if (Buffer.byteLength(input.content, 'utf8') > maxBytes) throw new ContentTooLarge(maxBytes)
     const ttl = input.ttl ?? limits.defaultTtlSeconds
     if (ttl > limits.maxTtlSeconds) throw new TtlTooLong(limits.maxTtlSeconds)
 
@@ -88,7 +100,8 @@ export class Messages {
         expiresAt: createdAt + ttl * 1000,
         maxViews: input.maxViews ?? null,
         owner,
-        deleteTokenHash: hashToken(deleteToken)
+        deleteTokenHash: hashToken(deleteToken),
+        readTokenHash: input.readToken === undefined ? null : hashToken(input.readToken)
       }
       if (await this.store.create(message)) {
         const created: CreatedMessage = {
@@ -106,9 +119,13 @@ export class Messages {
     throw new Error('could not allocate a unique message id')
   }
 
-  /** Counts a view. Throws MessageNotFound for unknown, expired, burned and deleted alike. */
-  async read (id: string): Promise<ReadMessage> {
-    const message = await this.store.consume(id)
+  /**
+   * Counts a view. Throws MessageNotFound for unknown, expired, burned and deleted alike, and
+   * for a message made with a readToken when `readToken` is missing or wrong (nothing counted).
+   */
+  async read (id: string, readToken?: string): Promise<ReadMessage> {
+    // (hashed only when presented: a read without the header costs nothing more)
+    const message = await this.store.consume(id, readToken === undefined || readToken === '' ? null : hashToken(readToken))
     if (message === null) throw new MessageNotFound()
     return {
       id,

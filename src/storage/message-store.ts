@@ -11,6 +11,8 @@ export interface StoredMessage {
   /** keyId of the API key that created it; null for anonymous messages */
   readonly owner: string | null
   readonly deleteTokenHash: string
+  /** SHA-256 of the readToken a read must present (X-Read-Token); null: reads need none */
+  readonly readTokenHash: string | null
 }
 
 export interface ConsumedMessage extends StoredMessage {
@@ -42,9 +44,11 @@ export interface MessageStore {
   /**
    * Returns the message and counts one view, as one atomic step: with maxViews N exactly
    * N calls succeed, and the one that takes the last view deletes the message.
-   * null when the id is unknown, expired, burned or deleted.
+   * null when the id is unknown, expired, burned or deleted, and when the message has a
+   * readTokenHash that `readTokenHash` does not equal: that check is part of the same step,
+   * so a read without the right token never counts a view, however reads race.
    */
-  consume (id: string): Promise<ConsumedMessage | null>
+  consume (id: string, readTokenHash?: string | null): Promise<ConsumedMessage | null>
   /** Deletes the message when `check` accepts it; false when unknown or refused. */
   deleteIf (id: string, check: (message: StoredMessage) => boolean): Promise<boolean>
   /** The owner's live messages, newest first. */

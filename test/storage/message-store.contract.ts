@@ -19,6 +19,7 @@ export function message (overrides: Partial<StoredMessage> = {}): StoredMessage 
     maxViews: null,
     owner: null,
     deleteTokenHash: hashToken('token'),
+    readTokenHash: null,
     ...overrides
   }
 }
@@ -75,6 +76,42 @@ export function messageStoreContract (t: Test, setup: (t: Test) => Promise<Store
     const reads = await Promise.all(Array.from({ length: 50 }, async () => await store.consume(m.id)))
     const served = reads.filter((r) => r !== null)
     t.equal(served.length, 7)
+    t.same(served.map((r) => r?.remainingViews).sort(), [0, 1, 2, 3, 4, 5, 6])
+  })
+
+  t.test('a read token: without it or with a wrong one, null and no view counted', async (t) => {
+    const { store } = await setup(t)
+    const token = hashToken('the-read-token-of-this-message')
+    const counted = message({ maxViews: 2, readTokenHash: token })
+    const unlimited = message({ readTokenHash: token })
+    await store.create(counted)
+    await store.create(unlimited)
+    for (const m of [counted, unlimited]) {
+      t.equal(await store.consume(m.id), null, 'no token')
+      t.equal(await store.consume(m.id, null), null, 'null token')
+      t.equal(await store.consume(m.id, hashToken('another-read-token-entirely')), null, 'a wrong token')
+      t.equal(await store.consume(m.id, token.slice(0, -1)), null, 'a shorter one')
+    }
+    t.same(await store.consume(counted.id, token), { ...counted, remainingViews: 1 }, 'the refused reads counted nothing')
+    t.equal((await store.consume(counted.id, token))?.remainingViews, 0)
+    t.equal(await store.consume(counted.id, token), null, 'burned by the two right reads')
+    t.same(await store.consume(unlimited.id, token), { ...unlimited, remainingViews: null })
+    const open = message({ maxViews: 1 })
+    await store.create(open)
+    t.equal((await store.consume(open.id, token))?.remainingViews, 0, 'a message without a read token ignores one presented')
+  })
+
+  t.test('a read token under racing readers: exactly N with it succeed, none without, and those consume nothing', async (t) => {
+    const { store } = await setup(t)
+    const token = hashToken('racing-read-token-0123456789')
+    const m = message({ maxViews: 7, readTokenHash: token })
+    await store.create(m)
+    const without = await Promise.all(Array.from({ length: 50 }, async (_, i) => await store.consume(m.id, i % 2 === 0 ? null : hashToken(`wrong-${i}-read-token-000000`))))
+    t.equal(without.filter((r) => r !== null).length, 0, 'none of 50 readers without the token')
+    const mixed = await Promise.all(Array.from({ length: 100 }, async (_, i) => await store.consume(m.id, i % 2 === 0 ? token : null)))
+    const served = mixed.filter((r) => r !== null)
+    t.equal(served.length, 7, 'exactly maxViews of the 50 with the token, while 50 without race them')
+    t.ok(mixed.every((r, i) => r === null || i % 2 === 0), 'every success had the token')
     t.same(served.map((r) => r?.remainingViews).sort(), [0, 1, 2, 3, 4, 5, 6])
   })
 

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { ListMessagesQuerySchema, MessageListSchema, OwnedMessageCreatedSchema } from '../../../schemas/api-messages.js'
 import { CredentialHeadersSchema, eitherCredential } from '../../../schemas/auth.js'
 import { errorResponses, MessageIdParamsSchema } from '../../../schemas/common.js'
-import { CreateMessageBodySchema, MessageReadSchema } from '../../../schemas/message.js'
+import { CreateMessageBodySchema, MessageReadSchema, ReadMessageHeadersSchema } from '../../../schemas/message.js'
 import { principalOf } from '../../../plugins/auth.js'
 import { perPolicy } from '../../../src/abuse/policy.js'
 import { InvalidCursor } from '../../../src/errors.js'
@@ -65,11 +65,11 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Read a message (counts a view)',
       tags: ['messages'],
       security: eitherCredential('messages:read'),
-      headers: CredentialHeadersSchema,
+      headers: Type.Composite([CredentialHeadersSchema, ReadMessageHeadersSchema]),
       params: MessageIdParamsSchema,
       response: { 200: MessageReadSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
     }
-  }, async (request) => await app.messages.read(request.params.id))
+  }, async (request) => await app.messages.read(request.params.id, request.headers['x-read-token']))
 
   app.delete('/messages/:id', {
     onRequest: app.authorize('messages:delete'),

@@ -1,3 +1,4 @@
+import { sameHash } from '../../ids.js'
 import type { ConsumedMessage, MessageStore, MessageSummary, OwnedPage, StoredMessage } from '../message-store.js'
 import { decodeCursor, encodeCursor, newestFirst } from '../owner-cursor.js'
 
@@ -25,9 +26,11 @@ export class MemoryMessageStore implements MessageStore {
     return true
   }
 
-  async consume (id: string): Promise<ConsumedMessage | null> {
+  async consume (id: string, readTokenHash: string | null = null): Promise<ConsumedMessage | null> {
     const entry = this.live(id)
     if (entry === undefined) return null
+    const required = entry.message.readTokenHash
+    if (required !== null && (readTokenHash === null || !sameHash(required, readTokenHash))) return null
     if (entry.viewsLeft === null) return { ...entry.message, remainingViews: null }
     entry.viewsLeft -= 1
     if (entry.viewsLeft <= 0) this.entries.delete(id)
