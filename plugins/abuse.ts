@@ -53,9 +53,15 @@ export default fp(async function abuse (app) {
     if (storeDown) app.log.info('abuse defence: the store answers again')
     storeDown = false
   }
-  const blocks = new Blocks(store, { exempt: config.penaltyExemptIps, events, onError, onRefresh: onSuccess })
+  const rule = {
+    threshold: SCORE_THRESHOLD,
+    halfLifeMs: config.abuseTiming?.halfLifeMs ?? SCORE_HALF_LIFE_MS,
+    memoryMs: config.abuseTiming?.memoryMs ?? LADDER_MEMORY_MS,
+    durationsMs: config.abuseTiming?.durationsMs ?? LADDER_DURATIONS_MS
+  }
+  const blocks = new Blocks(store, { exempt: config.penaltyExemptIps, events, onError, onRefresh: onSuccess, durationsMs: rule.durationsMs })
   const scores = new Scores(store, {
-    rule: { threshold: SCORE_THRESHOLD, halfLifeMs: SCORE_HALF_LIFE_MS, memoryMs: LADDER_MEMORY_MS, durationsMs: LADDER_DURATIONS_MS },
+    rule,
     onCrossing: (address, level) => {
       app.log.warn({ event: 'abuse.threshold', ip: address, level }, 'suspicion score reached the threshold: blocking')
       blocks.blockAddress(address, level, 'suspicion score reached the threshold').catch(onError)

@@ -18,6 +18,8 @@ export interface Config extends Env {
   readonly publicUrl: string
   /** tests only: shorter issuer-key periods than JWT_KEY_ROTATION_DAYS allows (src/auth/issuer-keys.ts) */
   readonly issuerKeyTiming?: Partial<IssuerKeyTiming>
+  /** tests only: a faster penalty ladder (score half-life, block durations, ladder memory) than plugins/abuse.ts uses */
+  readonly abuseTiming?: { readonly halfLifeMs?: number, readonly durationsMs?: readonly number[], readonly memoryMs?: number }
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | null
   /** AES-256 key for content at rest, from ENCRYPTION_KEY */
   readonly encryptionKey: Buffer | null

@@ -25,6 +25,8 @@ export interface BlocksOptions {
   onError?: (err: unknown) => void
   /** after each poll that reached the store */
   onRefresh?: () => void
+  /** the ladder's block durations (default LADDER_DURATIONS_MS; shorter in tests) */
+  durationsMs?: readonly number[]
 }
 
 export interface ManualBlock {
@@ -131,7 +133,7 @@ export class Blocks {
   /** An automatic block at a ladder level, for a client address (clientAddress form). */
   async blockAddress (address: string, level: number, reason: string): Promise<StoredBlock> {
     const since = this.now()
-    const block: StoredBlock = { id: newBlockId(), cidr: address.includes('/') ? address : `${address}/32`, reason, level, since, until: since + blockDurationMs(level), manual: false, by: null }
+    const block: StoredBlock = { id: newBlockId(), cidr: address.includes('/') ? address : `${address}/32`, reason, level, since, until: since + blockDurationMs(level, this.options.durationsMs), manual: false, by: null }
     await this.store.putBlock(block)
     this.change([...this.snapshot.blocks, block])
     this.options.events?.emit({ type: 'block.added', ip: address, detail: { id: block.id, cidr: block.cidr, level, until: new Date(block.until).toISOString(), manual: false, reason } })

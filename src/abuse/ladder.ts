@@ -15,8 +15,8 @@ export const LADDER_MEMORY_MS = 24 * 60 * 60 * 1000
 /** The ladder as the stores apply it (src/storage/abuse-store.ts ScoreRule). */
 export const LADDER_DURATIONS_MS: readonly number[] = LADDER_SECONDS.map((seconds) => seconds * 1000)
 
-/** How long a block of `level` lasts, in ms. */
-export function blockDurationMs (level: number): number {
-  const index = Math.min(Math.max(level, 1), LADDER_SECONDS.length) - 1
-  return LADDER_SECONDS[index]! * 1000
+/** How long a block of `level` lasts, in ms (on the ladder `durationsMs`, the top rung repeating). */
+export function blockDurationMs (level: number, durationsMs: readonly number[] = LADDER_DURATIONS_MS): number {
+  const index = Math.min(Math.max(level, 1), durationsMs.length) - 1
+  return durationsMs[index]!
 }

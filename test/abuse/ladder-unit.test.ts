@@ -18,7 +18,7 @@ t.test('clientAddress: IPv4 as is, IPv6 by its /64, IPv4-mapped as its IPv4', as
 })
 
 t.test('the ladder: 1 min, 5 min, 30 min, 2 h, 24 h; back to the bottom after a quiet day', async (t) => {
-  t.same([1, 2, 3, 4, 5, 6].map(blockDurationMs), [60_000, 300_000, 1_800_000, 7_200_000, 86_400_000, 86_400_000])
+  t.same([1, 2, 3, 4, 5, 6].map((level) => blockDurationMs(level)), [60_000, 300_000, 1_800_000, 7_200_000, 86_400_000, 86_400_000])
   const rule: ScoreRule = { threshold: 100, halfLifeMs: 600_000, memoryMs: LADDER_MEMORY_MS, durationsMs: LADDER_DURATIONS_MS }
   const nextLevel = (level: number, lastBlockEnd: number, now: number): number => ladderLevel(level, lastBlockEnd, now, rule)
   t.equal(nextLevel(0, 0, 1_000), 1)
