@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
@@ -17,7 +17,7 @@ const HALF_LIFE_MS = 1500
 const DURATIONS_MS = [1000, 2000, 3000]
 const MEMORY_MS = 2500
 
-async function fastLadder (t: Parameters<Parameters<typeof t.test>[1]>[0], store: 'memory' | 'redis'): Promise<App> {
+async function fastLadder (t: Test, store: 'memory' | 'redis'): Promise<App> {
   const overrides: Record<string, string | number> = { LOG_LEVEL: 'silent', RATE_LIMIT_READ_MAX: 100_000, RATE_LIMIT_CREATE_MAX: 100_000, PENALTY_EXEMPT_IPS: '127.0.0.1' }
   if (store === 'redis') {
     const redis = await testRedis()

@@ -28,12 +28,19 @@ export async function startServer (env: Record<string, string>, port: number): P
   child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString() })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 15_000
-  while (Date.now() < deadline && child.exitCode === null) {
+  // Generous: on a loaded 2-core CI machine a cold start has taken over 15 s. A server that
+  // never answers fails here, saying why, rather than in the test's first request.
+  const deadline = Date.now() + 45_000
+  let healthy = false
+  while (!healthy && Date.now() < deadline && child.exitCode === null) {
     try {
-      if ((await fetch(`${url}/health`)).ok) break
+      healthy = (await fetch(`${url}/health`)).ok
     } catch {}
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    if (!healthy) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  if (!healthy) {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    throw new Error(`the server on port ${port} did not answer /health (exit code ${String(child.exitCode)}): ${err.slice(-500)}`)
   }
   return {
     child,
