@@ -416,6 +416,8 @@ interface Row {
   /** the `beside` scenario, and this one's req/s over its, measured in the same slices */
   beside: string | null
   besideRatio: number | null
+  /** the `beside` scenario's CPU per request over this one's (above 1: this one costs less) */
+  besideCpuRatio: number | null
 }
 
 function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>, pairedBaselines: Map<string, Measurement[]>, pairedBeside: Map<string, Measurement[]>): Row[] {
@@ -424,6 +426,7 @@ function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>, p
     const base = pairedBaselines.get(scenario.name) ?? []
     const beside = pairedBeside.get(scenario.name) ?? []
     const besideRatios = ms.map((m, i) => beside[i] === undefined ? NaN : m.reqPerSec / (beside[i] as Measurement).reqPerSec).filter(Number.isFinite)
+    const besideCpuRatios = ms.map((m, i) => beside[i] === undefined ? NaN : (beside[i] as Measurement).cpuMicrosPerRequest / m.cpuMicrosPerRequest).filter(Number.isFinite)
     // Ratios are taken pair by pair (the app scenario and the baseline beside it), then the median.
     const ratios = ms.map((m, i) => base[i] === undefined ? NaN : m.reqPerSec / (base[i] as Measurement).reqPerSec).filter(Number.isFinite)
     const cpuRatios = ms.map((m, i) => base[i] === undefined ? NaN : (base[i] as Measurement).cpuMicrosPerRequest / m.cpuMicrosPerRequest).filter(Number.isFinite)
@@ -441,15 +444,16 @@ function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>, p
       ratio: ratios.length > 0 ? Number(median(ratios).toFixed(2)) : null,
       p99Ratio: p99Ratios.length > 0 ? Number(median(p99Ratios).toFixed(2)) : null,
       beside: scenario.beside ?? null,
-      besideRatio: besideRatios.length > 0 ? Number(median(besideRatios).toFixed(2)) : null
+      besideRatio: besideRatios.length > 0 ? Number(median(besideRatios).toFixed(2)) : null,
+      besideCpuRatio: besideCpuRatios.length > 0 ? Number(median(besideCpuRatios).toFixed(2)) : null
     }
   })
 }
 
 function print (rows: Row[]): void {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', 'non-2xx', 'req/s vs baseline', 'p99 vs baseline', 'CPU/req: baseline ÷ this', 'req/s vs POST / beside it']
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', 'non-2xx', 'req/s vs baseline', 'p99 vs baseline', 'CPU/req: baseline ÷ this', 'req/s vs the row beside it', 'CPU/req: beside ÷ this']
   const x = (ratio: number | null): string => ratio === null ? '' : `${ratio.toFixed(2)}x`
-  const lines = rows.map((r) => [r.name, String(r.reqPerSec), String(r.p50), String(r.p99), String(r.cpuMicrosPerRequest), String(r.errors), String(r.non2xx), x(r.ratio), x(r.p99Ratio), x(r.cpuRatio), x(r.besideRatio)])
+  const lines = rows.map((r) => [r.name, String(r.reqPerSec), String(r.p50), String(r.p99), String(r.cpuMicrosPerRequest), String(r.errors), String(r.non2xx), x(r.ratio), x(r.p99Ratio), x(r.cpuRatio), x(r.besideRatio), x(r.besideCpuRatio)])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)))
   const row = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
   process.stdout.write([row(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(row)].join('\n') + '\n')
@@ -484,10 +488,13 @@ function verdict (rows: Row[]): string[] {
     if (versusAnonymous === null) continue
     if (versusAnonymous < target) failures.push(`${name}: ${versusAnonymous.toFixed(2)}x the anonymous POST /, target ${target.toFixed(2)}x`)
   }
-  // Issue 17: a blocked client is refused before any work: cheaper than a 404 (measured beside it).
+  // Issue 17: a blocked client is refused before any work: cheaper than a 404 (measured beside
+  // it). Cheaper is CPU per request: both are so light that on two shared cores the load
+  // generator, not the server, sets their req/s (it has read 0.93x to 1.09x of the 404's
+  // while the server spent 15% less CPU on each blocked request).
   const blocked = byName.get('GET /msg/:id (blocked client)')
-  if (blocked?.besideRatio != null && blocked.besideRatio < 1) {
-    failures.push(`GET /msg/:id (blocked client): ${blocked.besideRatio.toFixed(2)}x the req/s of a 404 beside it, target more than 1x`)
+  if (blocked?.besideCpuRatio != null && blocked.besideCpuRatio <= 1) {
+    failures.push(`GET /msg/:id (blocked client): the 404 beside it costs ${blocked.besideCpuRatio.toFixed(2)}x its CPU per request, target more than 1x`)
   }
   return failures
 }
