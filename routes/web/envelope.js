@@ -114,7 +114,19 @@ export function safeFileName (name) {
   // eslint-disable-next-line no-control-regex
   let clean = String(name).split(/[/\\]/).pop().replace(/[\u0000-\u001f\u007f]/g, '').trim()
   if (clean === '' || clean === '.' || clean === '..') clean = 'file'
-  while (encoder.encode(clean).length > MAX_FILE_NAME_BYTES) clean = Array.from(clean).slice(0, -1).join('')
+  if (encoder.encode(clean).length > MAX_FILE_NAME_BYTES) {
+    // (in one pass: dropping a character at a time and re-encoding is quadratic, and the name
+    // comes from the sender's meta, so a crafted one would hang the reader)
+    let cut = ''
+    let bytes = 0
+    for (const ch of clean) {
+      const size = encoder.encode(ch).length
+      if (bytes + size > MAX_FILE_NAME_BYTES) break
+      cut += ch
+      bytes += size
+    }
+    clean = cut
+  }
   return clean
 }
 
@@ -215,7 +227,7 @@ export async function open (content, secret, passphrase) {
   const info = envelopeInfo(content)
   if (info.format === 'legacy') return { text: await openLegacy(content, secret), file: null }
   if (info.format !== 'v1') {
-    if (typeof content === 'string' && content.startsWith(ENVELOPE_PREFIX)) throw new EnvelopeError('UNSUPPORTED_VERSION', 'this message was made by a newer version of Missive')
+    if (typeof content === 'string' && laterVersion(content)) throw new EnvelopeError('UNSUPPORTED_VERSION', 'this message was made by a newer version of Missive')
     throw new EnvelopeError('MALFORMED', 'the message is not something Missive encrypted')
   }
   const envelope = fromBase64Url(content.slice(ENVELOPE_PREFIX.length))
@@ -235,6 +247,22 @@ export async function open (content, secret, passphrase) {
     throw new EnvelopeError('WRONG_KEY', 'the key in the link does not open this message (is the link complete?)')
   }
   return unpack(plain)
+}
+
+/**
+ * Made by a newer Missive: a `v<n>.` prefix with n > 1, or `v1.` with a later version byte
+ * (anything else that does not parse is MALFORMED, not "newer").
+ * @param {string} content
+ */
+function laterVersion (content) {
+  const prefix = /^v(\d{1,9})\./.exec(content)
+  if (prefix === null) return false
+  if (Number(prefix[1]) > ENVELOPE_VERSION) return true
+  try {
+    return (fromBase64Url(content.slice(ENVELOPE_PREFIX.length, ENVELOPE_PREFIX.length + 4))[0] ?? 0) > ENVELOPE_VERSION
+  } catch {
+    return false
+  }
 }
 
 /** @param {Uint8Array} plain */
