@@ -21,7 +21,7 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
   // The TTL bound and the page follow the runtime policy: made again only when it changes.
   const limits = perPolicy(app.policy, (policy) => messageLimits({ ...config, MESSAGE_MAX_TTL_SECONDS: policy.maxTtlSeconds }, config.MESSAGE_MAX_BYTES))
-  const writePage = perPolicy(app.policy, (policy) => composePage(config.MESSAGE_DEFAULT_TTL_SECONDS, policy.maxTtlSeconds, policy.anonymousCreate))
+  const writePage = perPolicy(app.policy, (policy) => composePage(config.MESSAGE_DEFAULT_TTL_SECONDS, policy.maxTtlSeconds, policy.anonymousCreate, config.MESSAGE_MAX_BYTES))
 
   // text/plain: the raw body is the content, byte for byte, so it must be valid UTF-8
   // (a lenient decoder would silently replace bad bytes). Its limit is the larger of the

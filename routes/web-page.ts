@@ -1,26 +1,48 @@
 // The web pages for browsers: writing a message (GET / as HTML) and reading one
-// (GET /msg/:id as HTML, which counts no view). Static text with no inline script or style,
-// so the strict CSP holds; the behaviour is in web/client.js (/assets/missive.js), the
-// look in `pageStyle` (/assets/missive.css).
+// (GET /msg/:id as HTML, which counts no view). They are real files in routes/web/
+// (layout.html, compose.html, closed.html, read.html, missive.css, client.js, envelope.js), read once
+// at start-up. The HTML holds no inline script or style, so the strict CSP holds; the
+// behaviour is in web/client.js (/assets/missive.js), the look in web/missive.css.
+//
+// Where the files are: beside this module, in web/. From the sources (the tests) that is
+// routes/web/; from dist/ (npm start, the Docker image, which ships dist/ only) it is
+// dist/routes/web/, where tsc re-emits the .js (allowJs) and `npm run build` copies the
+// .html and .css (scripts/copy-web-files.mjs): one lookup that works in both places,
+// with no path back into the source tree that an image without sources would lack.
+import { readFileSync } from 'node:fs'
 
-const page = (title: string, body: string): string => `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${title} · Missive</title>
-<link rel="stylesheet" href="/assets/missive.css">
-<script type="module" src="/assets/missive.js"></script>
-</head>
-<body>
-<main>
-<h1><a href="/">Missive</a></h1>
-${body}
-</main>
-</body>
-</html>
-`
+/** Reads a file of the pages, as written. @param name a file in routes/web/ */
+export function webFile (name: string): string {
+  return readFileSync(new URL(`./web/${name}`, import.meta.url), 'utf8')
+}
+
+/** Text to put in HTML (element content or a quoted attribute value). */
+export function escapeHtml (text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+/** HTML made here from escaped parts, to insert as it is. */
+class Html {
+  constructor (readonly html: string) {}
+}
+
+/**
+ * Fills the `{{name}}` placeholders of a page: strings are escaped, Html is inserted as
+ * is. A placeholder left unfilled (or a value for none) is a fault of this module, found
+ * at start-up rather than shown to a person.
+ */
+export function fill (template: string, values: Record<string, string | Html>): string {
+  const used = new Set<string>()
+  const page = template.replace(/\{\{([a-z-]+)\}\}/g, (_match, name: string) => {
+    const value = values[name]
+    if (value === undefined) throw new Error(`web page: no value for {{${name}}}`)
+    used.add(name)
+    return value instanceof Html ? value.html : escapeHtml(value)
+  })
+  const unused = Object.keys(values).filter((name) => !used.has(name))
+  if (unused.length > 0) throw new Error(`web page: no placeholder for ${unused.join(', ')}`)
+  return page
+}
 
 // The lifetimes the page offers: these presets up to MESSAGE_MAX_TTL_SECONDS, the default
 // lifetime (selected), and the maximum itself when it cuts the presets short, so the page
@@ -34,93 +56,43 @@ function duration (seconds: number): string {
   return `${count} ${unit}${count === 1 ? '' : 's'}`
 }
 
-function ttlOptions (defaultTtl: number, maxTtl: number): string {
+function ttlOptions (defaultTtl: number, maxTtl: number): Html {
   const offered = new Set(TTL_PRESETS.filter((ttl) => ttl <= maxTtl))
   offered.add(defaultTtl)
   if (maxTtl < Math.max(...TTL_PRESETS)) offered.add(maxTtl)
-  return [...offered].sort((a, b) => a - b)
-    .map((ttl) => `<option value="${ttl}"${ttl === defaultTtl ? ' selected' : ''}>${duration(ttl)}</option>`).join('\n')
+  return new Html([...offered].sort((a, b) => a - b)
+    .map((ttl) => `<option value="${ttl}"${ttl === defaultTtl ? ' selected' : ''}>${escapeHtml(duration(ttl))}</option>`).join('\n'))
 }
+
+/** "65 536": the limit as people read it (the page shows it before its script runs). */
+const grouped = (n: number): string => String(n).replace(/\B(?=(\d{3})+$)/g, '\u202f')
+
+// Each page is its body in the one layout (head, style sheet, script, heading).
+const layout = webFile('layout.html')
+const inLayout = (title: string, body: string): string => fill(layout, { title, body: new Html(body) })
+
+const templates = {
+  compose: webFile('compose.html'),
+  closed: inLayout('Share a secret message', webFile('closed.html')),
+  read: inLayout('A message for you', webFile('read.html'))
+}
+
+/** MESSAGE_MAX_BYTES's default (schemas/env.ts), for callers that do not pass theirs. */
+const DEFAULT_MAX_BYTES = 65536
 
 /**
  * The page for writing a message, for the lifetimes the runtime policy accepts (made again
- * only when the policy changes: routes/public.ts). With anonymous creation closed it has no
- * form: it says that creating needs the API, instead of failing on submit.
+ * only when the policy changes: routes/public.ts) and the content limit (MESSAGE_MAX_BYTES,
+ * which the page's script reads from the form's data-max-bytes). With anonymous creation
+ * closed it has no form: it says that creating needs the API, instead of failing on submit.
  */
-export const composePage = (defaultTtl: number, maxTtl: number, anonymousCreate = true): string => anonymousCreate ? openPage(defaultTtl, maxTtl) : closedPage
+export function composePage (defaultTtl: number, maxTtl: number, anonymousCreate = true, maxBytes = DEFAULT_MAX_BYTES): string {
+  if (!anonymousCreate) return templates.closed
+  return inLayout('Share a secret message', fill(templates.compose, {
+    'ttl-options': ttlOptions(defaultTtl, maxTtl),
+    'max-bytes': String(maxBytes),
+    'max-bytes-text': grouped(maxBytes)
+  }))
+}
 
-const closedPage = page('Share a secret message', `<section>
-<div id="create-closed" data-panel>
-<p>Creating messages from this page is turned off on this server: messages are created through the API, with a key (<code>POST /api/v1/messages</code>; see <a href="/docs">the API documentation</a>).</p>
-<p>Links to messages keep working: open the link you were given to read one.</p>
-</div>
-</section>`)
-
-const openPage = (defaultTtl: number, maxTtl: number): string => page('Share a secret message', `<section>
-<form id="compose" data-panel>
-<p>Write a message, get a link to share. The link stops working when the message expires or has been read as often as you allow.</p>
-<label for="content">Message</label>
-<textarea id="content" name="content" rows="8" required autofocus></textarea>
-<div class="options">
-<label>Expires after
-<select id="ttl" name="ttl">
-${ttlOptions(defaultTtl, maxTtl)}
-</select></label>
-<label>Can be read
-<select id="max-views" name="maxViews">
-<option value="1" selected>once</option>
-<option value="3">3 times</option>
-<option value="10">10 times</option>
-<option value="">until it expires</option>
-</select></label>
-</div>
-<label class="check"><input type="checkbox" id="encrypt" name="encrypt" checked> Encrypt in this browser: the server never sees the message, and the key is only in the link</label>
-<button type="submit">Create the link</button>
-<p id="compose-status" class="status" role="alert"></p>
-</form>
-<div id="created" data-panel hidden>
-<p>Your link is ready. Anyone with it can read the message<span class="views"> <span id="views"></span></span>, until <span id="expires"></span>.</p>
-<label for="link">Link</label>
-<div class="row"><input id="link" readonly><button type="button" id="copy">Copy</button></div>
-<label for="delete-token">Delete token (to delete the message early: <code>DELETE</code> the link with the header <code>X-Delete-Token</code>)</label>
-<input id="delete-token" readonly>
-<p>Neither is shown again.</p>
-<button type="button" id="another">Write another</button>
-</div>
-</section>
-<noscript><p>This page needs JavaScript. Without it, use the API: <code>curl -X POST -H 'content-type: application/json' -d '{"content":"hello","maxViews":1}' &lt;this address&gt;</code></p></noscript>`)
-
-export const readPage = page('A message for you', `<section>
-<div id="closed" data-panel>
-<p>Someone shared a message with you. Opening this page has not used up a view.</p>
-<p>The message may be readable only once: show it when you are ready.</p>
-<button type="button" id="reveal">Show the message</button>
-<p id="read-status" class="status" role="alert"></p>
-</div>
-<div id="revealed" data-panel hidden>
-<pre id="message"></pre>
-<p id="remaining"></p>
-</div>
-<div id="gone" data-panel hidden>
-<p>There is no message here: it never existed, has expired, or was already read as often as allowed.</p>
-</div>
-</section>
-<noscript><p>This page needs JavaScript. Without it: <code>curl -H 'accept: text/plain' &lt;this link&gt;</code> (that read counts as a view).</p></noscript>`)
-
-export const pageStyle = `:root { color-scheme: light dark; font-family: system-ui, sans-serif; line-height: 1.5; }
-body { margin: 0; }
-main { max-width: 42rem; margin: 0 auto; padding: 1.5rem 1rem; }
-h1 a { color: inherit; text-decoration: none; }
-label { display: block; margin: 1rem 0 0.25rem; font-weight: 600; }
-label.check, .options label { font-weight: 400; }
-.options { display: flex; gap: 1.5rem; flex-wrap: wrap; }
-textarea, input:not([type=checkbox]), select { box-sizing: border-box; width: 100%; font: inherit; padding: 0.5rem; }
-.options select { width: auto; margin-left: 0.5rem; }
-textarea { font-family: ui-monospace, monospace; }
-.row { display: flex; gap: 0.5rem; }
-button { font: inherit; padding: 0.5rem 1rem; margin-top: 1rem; cursor: pointer; }
-.row button { margin-top: 0; }
-pre { white-space: pre-wrap; overflow-wrap: anywhere; padding: 1rem; border: 1px solid currentColor; border-radius: 0.25rem; }
-.status { color: #c00; min-height: 1.5em; }
-[hidden] { display: none !important; }
-`
+export const readPage: string = templates.read

@@ -1,62 +1,51 @@
-// The web page's script (served as /assets/missive.js; the pages are in routes/web-page.ts).
+// The web pages' script (served as /assets/missive.js; the pages are routes/web/*.html).
 // Plain JavaScript, as browsers run it: no build step, no inline code, so the strict CSP
-// (script-src 'self') holds. The crypto functions run in Node too, for the tests.
+// (script-src 'self') holds. Its helpers run in Node too, for the tests.
 //
-// In-browser encryption: AES-256-GCM with a fresh random key per message. The server gets
-// base64url(iv || ciphertext) with `encrypted: true`; the key travels only in the link's
-// fragment (#…), which browsers never send to the server, and the pages send no Referer.
-/* global document, location, navigator, fetch */
-
-const IV_BYTES = 12
-
-/** @param {Uint8Array} bytes */
-export function toBase64Url (bytes) {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
-}
-
-/** @param {string} text base64url, no padding; throws on anything else */
-export function fromBase64Url (text) {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new Error('not base64url')
-  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'))
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0))
-}
-
-/**
- * Encrypts `plaintext` with a new key.
- * @param {string} plaintext
- * @returns {Promise<{ ciphertext: string, key: string }>} both base64url
- */
-export async function encryptText (plaintext) {
-  const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt'])
-  const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES))
-  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, new TextEncoder().encode(plaintext)))
-  const joined = new Uint8Array(IV_BYTES + sealed.length)
-  joined.set(iv)
-  joined.set(sealed, IV_BYTES)
-  return { ciphertext: toBase64Url(joined), key: toBase64Url(new Uint8Array(await crypto.subtle.exportKey('raw', key))) }
-}
-
-/**
- * Decrypts what encryptText made; throws when the key is wrong or the text was altered.
- * @param {string} ciphertext
- * @param {string} keyText
- */
-export async function decryptText (ciphertext, keyText) {
-  const raw = fromBase64Url(keyText)
-  if (raw.length !== 32) throw new Error('the key in the link is incomplete')
-  const joined = fromBase64Url(ciphertext)
-  if (joined.length < IV_BYTES + 16) throw new Error('the message is not something this page encrypted')
-  const key = await crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['decrypt'])
-  const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: joined.subarray(0, IV_BYTES) }, key, joined.subarray(IV_BYTES))
-  return new TextDecoder('utf-8', { fatal: true }).decode(plain)
-}
+// The encryption is routes/web/envelope.js (served as /assets/envelope.js), the one format
+// the page, the CLI and the tests share. A link is /msg/<id>#<secret>: browsers never send
+// the fragment to a server, and the pages send no Referer. From the secret come the read
+// token (sent as X-Read-Token, so whoever has only the id can neither read nor burn the
+// message) and the content key.
+/* global document, location, navigator, fetch, Blob, URL */
+import { EnvelopeError, envelopeInfo, newLinkSecret, open, plaintextBytes, readTokenFor, safeFileName, seal } from './envelope.js'
 
 /** The message id of a /msg/<id> path, or null. @param {string} pathname */
 export function messageIdOf (pathname) {
   const match = /^\/msg\/([A-Za-z0-9_-]{22})$/.exec(pathname)
   return match === null ? null : match[1]
+}
+
+/** 65536 → "65,536" (the same in every locale, so tests and people read the same). @param {number} n */
+export const formatCount = (n) => String(n).replace(/\B(?=(\d{3})+$)/g, ',')
+
+/**
+ * What the size line under the text says.
+ * @param {number} used bytes of the text and file @param {number} max MESSAGE_MAX_BYTES
+ */
+export function sizeText (used, max) {
+  const of = `${formatCount(used)} of ${formatCount(max)} bytes`
+  return used > max ? `${of}: ${formatCount(used - max)} too many` : of
+}
+
+/**
+ * What the read page says of the views left after this one.
+ * @param {number|null} remainingViews @param {string} expiresAt
+ */
+export function remainingText (remainingViews, expiresAt) {
+  if (remainingViews === null) return `It can be read again until ${new Date(expiresAt).toLocaleString()}.`
+  if (remainingViews === 0) return 'That was its last view.'
+  return `It can be read ${remainingViews} more time${remainingViews === 1 ? '' : 's'}.`
+}
+
+/** What a person is told when an envelope does not open. @param {unknown} err */
+export function openErrorText (err) {
+  const code = err instanceof EnvelopeError ? err.code : ''
+  if (code === 'WRONG_PASSPHRASE') return 'That passphrase is wrong (or the link is incomplete). Try again: the message is still here.'
+  if (code === 'WRONG_KEY') return 'The key in this link (the part after #) does not open this message: is the link complete?'
+  if (code === 'UNSUPPORTED_VERSION') return 'This message was made by a newer version of Missive: this page cannot open it.'
+  if (code === 'MALFORMED') return 'This message is not something Missive encrypted, or it was damaged.'
+  return err instanceof Error ? err.message : 'Something went wrong.'
 }
 
 /** The error message of an API error body, or a generic one. @param {Response} response */
@@ -78,106 +67,312 @@ function show (id) {
   for (const sibling of panel.parentElement?.querySelectorAll('[data-panel]') ?? []) sibling.hidden = sibling !== panel
 }
 
+/**
+ * Says something in a live region (role=status): screen readers announce it.
+ * @param {HTMLElement} region @param {string} text @param {'error'|'ok'|''} [kind]
+ */
+function say (region, text, kind = '') {
+  region.textContent = text
+  region.classList.toggle('error', kind === 'error')
+  region.classList.toggle('ok', kind === 'ok')
+}
+
 /** Browsers offer WebCrypto on HTTPS (and localhost) only. */
 const canEncrypt = () => globalThis.crypto?.subtle !== undefined
+
+/** Moves the keyboard (and a screen reader) to a panel's heading, once it shows. @param {string} id */
+const focusOn = (id) => byId(id)?.focus()
 
 function setUpCompose () {
   const form = byId('compose')
   if (form === null) return
-  if (!canEncrypt()) {
-    const encrypt = byId('encrypt')
-    encrypt.checked = false
-    encrypt.disabled = true
-    encrypt.parentElement?.append(' (needs this page over HTTPS)')
+  const maxBytes = Number(form.dataset.maxBytes)
+  const content = byId('content')
+  const fileInput = byId('file')
+  const passphrase = byId('passphrase')
+  const encrypt = byId('encrypt')
+  const note = byId('encrypt-note')
+  const status = byId('compose-status')
+  /** what the person chose, restored when a file or a passphrase no longer forces encryption */
+  let wantsEncryption = encrypt.checked
+
+  const chosenFile = () => fileInput.files?.[0] ?? null
+  const used = () => plaintextBytes({ text: content.value }) + (chosenFile()?.size ?? 0)
+
+  function updateSize () {
+    const size = byId('size')
+    size.textContent = sizeText(used(), maxBytes)
+    size.classList.toggle('over', used() > maxBytes)
+    byId('clear-file').hidden = chosenFile() === null
   }
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault()
-    const content = byId('content').value
-    const encrypt = byId('encrypt').checked
-    const maxViews = byId('max-views').value
-    const status = byId('compose-status')
-    status.textContent = ''
-    if (content === '') {
-      status.textContent = 'Write a message first.'
+
+  // A file or a passphrase exists only inside an envelope: either one turns encryption on.
+  function updateEncryption () {
+    if (!canEncrypt()) {
+      // No WebCrypto (plain HTTP): no envelope, so neither files nor passphrases.
+      for (const input of [encrypt, fileInput, passphrase]) input.disabled = true
+      encrypt.checked = false
+      note.textContent = 'Encryption, files and passphrases need this page over HTTPS.'
       return
     }
-    const submit = form.querySelector('button[type=submit]')
+    const forced = chosenFile() !== null || passphrase.value !== ''
+    encrypt.disabled = forced
+    encrypt.checked = forced || wantsEncryption
+    note.textContent = forced ? 'A file or a passphrase is always encrypted.' : ''
+  }
+
+  content.addEventListener('input', updateSize)
+  fileInput.addEventListener('change', () => { updateSize(); updateEncryption() })
+  passphrase.addEventListener('input', updateEncryption)
+  encrypt.addEventListener('change', () => { wantsEncryption = encrypt.checked })
+  byId('clear-file').addEventListener('click', () => {
+    fileInput.value = ''
+    updateSize()
+    updateEncryption()
+    fileInput.focus()
+  })
+  updateSize()
+  updateEncryption()
+
+  /** The message being shown in the created panel: its id and delete token, in this page's memory only. */
+  let current = null
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    say(status, '')
+    const file = chosenFile()
+    if (content.value === '' && file === null) return say(status, 'Write a message or choose a file first.', 'error')
+    // Refused before anything is encrypted or sent, saying by how much.
+    const over = used() - maxBytes
+    if (over > 0) return say(status, `That is ${formatCount(over)} byte${over === 1 ? '' : 's'} over the limit of ${formatCount(maxBytes)}: shorten it by at least that much.`, 'error')
+    const submit = byId('create')
     submit.disabled = true
     try {
-      const sealed = encrypt ? await encryptText(content) : null
-      const body = { content: sealed === null ? content : sealed.ciphertext, encrypted: encrypt, ttl: Number(byId('ttl').value) }
-      if (maxViews !== '') body.maxViews = Number(maxViews)
-      const response = await fetch('/', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) })
-      if (!response.ok) {
-        status.textContent = await errorOf(response)
-        return
-      }
-      const created = await response.json()
-      const link = new URL(created.url, location.origin)
-      if (sealed !== null) link.hash = sealed.key
-      byId('link').value = link.href
-      byId('delete-token').value = created.deleteToken
-      byId('expires').textContent = new Date(created.expiresAt).toLocaleString()
-      byId('views').textContent = created.maxViews === null ? 'any number of times' : created.maxViews === 1 ? 'once' : `${created.maxViews} times`
-      form.reset()
-      show('created')
+      const created = await create(file)
+      if (created !== null) showCreated(created)
     } catch (err) {
-      status.textContent = err instanceof Error ? err.message : 'Something went wrong.'
+      say(status, openErrorText(err), 'error')
     } finally {
       submit.disabled = false
     }
   })
-  byId('copy')?.addEventListener('click', async () => {
-    await navigator.clipboard?.writeText(byId('link').value)
-    byId('copy').textContent = 'Copied'
+
+  /** Encrypts (when asked), sends, and returns what to show, or null after saying why not. @param {File|null} file */
+  async function create (file) {
+    // The link secret, and its read token, even for a message sent in clear: the read token
+    // keeps whoever has only the id (a log, a preview bot) from reading or burning it.
+    const secret = canEncrypt() ? newLinkSecret() : null
+    const body = { content: content.value, encrypted: encrypt.checked, ttl: Number(byId('ttl').value) }
+    const maxViews = byId('max-views').value
+    if (maxViews !== '') body.maxViews = Number(maxViews)
+    if (secret !== null) body.readToken = await readTokenFor(secret)
+    if (body.encrypted) {
+      say(status, passphrase.value === '' ? 'Encrypting…' : 'Encrypting with the passphrase (a second or two)…')
+      const payload = {
+        text: content.value === '' ? null : content.value,
+        file: file === null ? null : { name: file.name, type: file.type, bytes: new Uint8Array(await file.arrayBuffer()) }
+      }
+      body.content = await seal(payload, secret, passphrase.value === '' ? undefined : passphrase.value, { maxBytes })
+    }
+    say(status, 'Sending…')
+    const response = await fetch('/', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) })
+    if (!response.ok) {
+      say(status, await errorOf(response), 'error')
+      return null
+    }
+    const created = await response.json()
+    const link = new URL(created.url, location.origin)
+    if (secret !== null) link.hash = secret
+    say(status, '')
+    return { ...created, link: link.href, withPassphrase: body.encrypted && passphrase.value !== '' }
+  }
+
+  function showCreated (created) {
+    current = { id: created.id, deleteToken: created.deleteToken }
+    byId('link').value = created.link
+    byId('delete-token').value = created.deleteToken
+    byId('expires').textContent = new Date(created.expiresAt).toLocaleString()
+    byId('views').textContent = created.maxViews === null ? 'any number of times' : created.maxViews === 1 ? 'once' : `${created.maxViews} times`
+    byId('passphrase-reminder').hidden = !created.withPassphrase
+    byId('delete').disabled = false
+    byId('delete-ask').hidden = true
+    say(byId('created-status'), '')
+    form.reset()
+    wantsEncryption = encrypt.checked
+    updateSize()
+    updateEncryption()
+    show('created')
+    focusOn('created-title')
+  }
+
+  byId('copy').addEventListener('click', async () => {
+    const link = byId('link')
+    try {
+      await navigator.clipboard.writeText(link.value)
+      say(byId('created-status'), 'The link is copied.', 'ok')
+    } catch {
+      // No clipboard access (permissions, an older browser): select it for the person to copy.
+      link.select()
+      say(byId('created-status'), 'The link is selected: copy it with Ctrl+C (⌘C on a Mac).')
+    }
   })
-  byId('another')?.addEventListener('click', () => { show('compose') })
+
+  // Delete now: a confirmation inside the page (a second button), then DELETE with the token.
+  byId('delete').addEventListener('click', () => {
+    byId('delete-ask').hidden = false
+    byId('delete-confirm').focus()
+  })
+  byId('delete-cancel').addEventListener('click', () => {
+    byId('delete-ask').hidden = true
+    byId('delete').focus()
+  })
+  byId('delete-confirm').addEventListener('click', async () => {
+    const created = byId('created-status')
+    if (current === null) return
+    byId('delete-confirm').disabled = true
+    try {
+      const response = await fetch(`/msg/${current.id}`, { method: 'DELETE', headers: { 'x-delete-token': current.deleteToken } })
+      if (response.status === 204 || response.status === 404) {
+        say(created, response.status === 204
+          ? 'Deleted: the link no longer works.'
+          : 'It was already gone (read as often as allowed, expired, or deleted): the link no longer works.', 'ok')
+        current = null
+        byId('delete-ask').hidden = true
+        byId('delete').disabled = true
+        byId('copy').focus()
+      } else {
+        say(created, await errorOf(response), 'error')
+      }
+    } catch (err) {
+      say(created, openErrorText(err), 'error')
+    } finally {
+      byId('delete-confirm').disabled = false
+    }
+  })
+
+  byId('another').addEventListener('click', () => {
+    current = null
+    byId('link').value = ''
+    byId('delete-token').value = ''
+    show('compose')
+    content.focus()
+  })
 }
 
 function setUpRead () {
   const reveal = byId('reveal')
   if (reveal === null) return
   const id = messageIdOf(location.pathname)
-  const key = location.hash.slice(1)
+  const secret = location.hash.slice(1)
+  const status = byId('read-status')
+  /** The fetched message while it waits for its passphrase: in this page's memory only, dropped once open. */
+  let fetched = null
+
+  function showGone (text) {
+    for (const panel of document.querySelectorAll('[data-panel]')) panel.hidden = true
+    if (text !== undefined) byId('gone-text').textContent = text
+    byId('gone').hidden = false
+  }
+
   reveal.addEventListener('click', async () => {
     reveal.disabled = true
-    const status = byId('read-status')
-    status.textContent = ''
+    say(status, '')
     try {
-      // This request is the read: it counts a view (opening the page did not).
-      const response = await fetch(`/msg/${id}`, { headers: { accept: 'application/json' }, cache: 'no-store' })
-      if (response.status === 404) {
-        show('gone')
+      const message = await fetchMessage()
+      if (message === null) return
+      if (!message.encrypted) return display({ text: message.content, file: null }, message)
+      if (secret === '') throw new Error('This message is encrypted, and the link has no key (the part after #): ask for the whole link.')
+      const info = envelopeInfo(message.content)
+      if (info.format === 'v1' && info.passphrase) {
+        fetched = message
+        show('locked')
+        byId('read-passphrase').focus()
+        say(status, message.remainingViews === 0
+          ? 'Enter the passphrase. That was the last view: keep this page open until the message shows.'
+          : 'Enter the passphrase to open the message.')
         return
       }
-      if (!response.ok) {
-        status.textContent = await errorOf(response)
-        reveal.disabled = false
-        return
-      }
-      const message = await response.json()
-      let text = message.content
-      if (message.encrypted) {
-        if (key === '') throw new Error('This message is encrypted, and the link has no key (the part after #).')
-        if (!canEncrypt()) throw new Error('This message is encrypted: open the link over HTTPS to decrypt it.')
-        try {
-          text = await decryptText(message.content, key)
-        } catch {
-          throw new Error('This message could not be decrypted: the key in the link is wrong or incomplete.')
-        }
-      }
-      // textContent, never HTML: the message is data.
-      byId('message').textContent = text
-      byId('remaining').textContent = message.remainingViews === null
-        ? `It can be read again until ${new Date(message.expiresAt).toLocaleString()}.`
-        : message.remainingViews === 0
-          ? 'That was its last view: it is gone from the server now.'
-          : `It can be read ${message.remainingViews} more time${message.remainingViews === 1 ? '' : 's'}.`
-      show('revealed')
+      await display(await open(message.content, secret), message)
     } catch (err) {
-      status.textContent = err instanceof Error ? err.message : 'Something went wrong.'
+      say(status, openErrorText(err), 'error')
     }
   })
+
+  /** The one fetch that reads (and counts a view); null after showing why there is nothing. */
+  async function fetchMessage () {
+    const headers = { accept: 'application/json' }
+    if (secret !== '') {
+      if (!canEncrypt()) throw new Error('Open this link over HTTPS: this browser can use its key only there.')
+      // A fragment that is not a whole key is refused here, before anything is fetched or burned.
+      headers['x-read-token'] = await readTokenFor(secret)
+    }
+    // This request is the read: it counts a view (opening the page did not).
+    const response = await fetch(`/msg/${id}`, { headers, cache: 'no-store' })
+    if (response.status === 404) {
+      showGone(secret === ''
+        ? 'No message could be read with this link. It has no key (the part after #): if the sender protected the message, ask for the whole link. Otherwise the message never existed, has expired, was deleted, or was already read as often as allowed.'
+        : undefined)
+      return null
+    }
+    if (!response.ok) {
+      say(status, await errorOf(response), 'error')
+      reveal.disabled = false
+      return null
+    }
+    return await response.json()
+  }
+
+  byId('locked').addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const input = byId('read-passphrase')
+    if (fetched === null) return
+    if (input.value === '') return say(status, 'Type the passphrase first.', 'error')
+    const unlock = byId('unlock')
+    unlock.disabled = true
+    say(status, 'Unlocking…')
+    try {
+      // Decrypted here, from the copy fetched once: a wrong passphrase costs no view.
+      const opened = await open(fetched.content, secret, input.value)
+      await display(opened, fetched)
+      fetched = null
+    } catch (err) {
+      say(status, openErrorText(err), 'error')
+      input.select()
+    } finally {
+      unlock.disabled = false
+    }
+  })
+
+  /** Shows the text (as text, never HTML) and offers the file as a download. */
+  async function display ({ text, file }, message) {
+    const shown = byId('message')
+    // textContent, never HTML: the message is data.
+    shown.textContent = text ?? ''
+    shown.hidden = text === null
+    if (file !== null) offerDownload(file)
+    byId('remaining').textContent = remainingText(message.remainingViews, message.expiresAt)
+    show('revealed')
+    say(status, '')
+    focusOn('revealed-title')
+    if (message.remainingViews === 0) showLastView()
+  }
+
+  function showLastView () {
+    byId('gone-text').textContent = 'The message is gone from the server now: save what you need before you close this page.'
+    byId('gone').hidden = false
+  }
+
+  /** @param {{ name: string, type: string, bytes: Uint8Array }} file */
+  function offerDownload (file) {
+    const name = safeFileName(file.name)
+    const link = byId('download')
+    // application/octet-stream and the download attribute: saved, never rendered by the browser.
+    link.href = URL.createObjectURL(new Blob([file.bytes], { type: 'application/octet-stream' }))
+    link.download = name
+    link.textContent = `Download ${name}`
+    byId('file-info').textContent = `(${formatCount(file.bytes.length)} bytes, ${file.type})`
+    byId('file-box').hidden = false
+  }
 }
 
 if (typeof document !== 'undefined') {

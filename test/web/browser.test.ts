@@ -1,79 +1,104 @@
-// The web pages in a real browser: headless Chromium (Debian's package; .ci/run installs it)
-// driven by playwright-core. Without Chromium on the machine the test is skipped, saying so.
-import { existsSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
-import { type Browser, chromium, type Page } from 'playwright-core'
-import t, { type Test } from 'tap'
-import { build } from '../helper.js'
+// The web pages in a real browser (headless Chromium via playwright-core): writing and
+// reading text (encrypted or not, up to the limit, and refused past it) and files. More in
+// reading.test.ts (passphrases, delete, id-only readers, old formats) and pages.test.ts
+// (accessibility, phones, screenshots). Without Chromium on the machine the tests are
+// skipped, saying so. The API is the second witness: it says what the server holds.
+import { readFileSync } from 'node:fs'
+import { webcrypto } from 'node:crypto'
+import t from 'tap'
+import { readTokenFor } from '../../routes/web/envelope.js'
+import { ARTIFACTS, browse, countReads, create, noBrowser, partsOf } from './browser-helper.js'
 
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-// As root in a container: no sandbox; and no background connections (this network is closed).
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage']
+const skip = noBrowser
 
-async function browse (t: Test): Promise<{ browser: Browser, base: string, open: (url: string) => Promise<Page>, errors: string[] }> {
-  const app = await build(t, { store: 'memory' })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  const browser = await chromium.launch({ executablePath, headless: true, args: ARGS })
-  t.teardown(async () => { await browser.close() })
-  const errors: string[] = []
-  const open = async (url: string): Promise<Page> => {
-    const page = await browser.newPage()
-    page.on('pageerror', (err) => { errors.push(String(err)) })
-    page.on('console', (message) => {
-      // The read of a burned message is a 404 on purpose; anything else is a fault (a CSP refusal, a script error).
-      if (message.type() === 'error' && !/status of 404/.test(message.text())) errors.push(message.text())
-    })
-    await page.goto(url)
-    return page
-  }
-  return { browser, base, open, errors }
-}
-
-t.test('write, share and read a message in a browser, encrypted and not', { skip: existsSync(executablePath) ? false : `no Chromium at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)` }, async (t) => {
-  const { base, open, errors } = await browse(t)
-  for (const encrypt of [true, false]) {
-    const text = `meet at 9 ✓ <b>not bold</b> (encrypted: ${String(encrypt)})`
+t.test('text round trips: encrypted and not, 60 000 characters, multi-byte text at the limit', { skip }, async (t) => {
+  const { app, base, open, errors } = await browse(t)
+  const cases = [
+    { name: 'short, encrypted', text: 'meet at 9 ✓ <b>not bold</b>', encrypt: true },
+    { name: 'short, in clear', text: 'meet at 9 ✓ <b>not bold</b> (in clear)', encrypt: false },
+    { name: '60 000 characters', text: 'abcdefghij'.repeat(6000), encrypt: true },
+    // 16 383 four-byte characters, a two-byte one and two one-byte ones: exactly MESSAGE_MAX_BYTES (65 536) of UTF-8.
+    { name: 'multi-byte text at the limit', text: '😀'.repeat(16383) + 'é\na', encrypt: true }
+  ]
+  for (const { name, text, encrypt } of cases) {
     const writer = await open(`${base}/`)
-    await writer.fill('#content', text)
-    if (!encrypt) await writer.uncheck('#encrypt')
-    await writer.selectOption('#max-views', '1')
-    const [sent] = await Promise.all([writer.waitForRequest((request) => request.method() === 'POST'), writer.click('button[type=submit]')])
-    await writer.waitForSelector('#created:not([hidden])')
-    const body = JSON.parse(sent.postData() ?? '{}') as { content: string, encrypted: boolean, maxViews: number }
-    t.equal(body.encrypted, encrypt)
-    t.equal(body.maxViews, 1)
-    const link = await writer.inputValue('#link')
-    t.match(link, new RegExp(`^${base}/msg/[A-Za-z0-9_-]{22}${encrypt ? '#[A-Za-z0-9_-]{43}$' : '$'}`), 'the link (with its key in the fragment when encrypted)')
+    const { link, sent } = await create(writer, async (page) => {
+      await page.fill('#content', text)
+      t.match(await page.textContent('#size'), new RegExp(`^${Buffer.byteLength(text).toLocaleString('en-US')} of 65,536 bytes$`), `${name}: the size as it is typed`)
+      if (!encrypt) await page.uncheck('#encrypt')
+      await page.selectOption('#max-views', '1')
+    })
+    const { id, secret } = partsOf(link)
+    t.match(link, new RegExp(`^${base}/msg/[A-Za-z0-9_-]{22}#[A-Za-z0-9_-]{43}$`), `${name}: the link, its key in the fragment`)
+    t.equal(sent.encrypted, encrypt)
+    t.equal(sent.readToken, await readTokenFor(secret), `${name}: the read token, derived from the key, always sent`)
     if (encrypt) {
-      t.notMatch(body.content, 'meet at 9', 'the server is sent ciphertext only')
-      t.notMatch(body.content, link.split('#')[1] as string, 'and never the key')
+      t.match(sent.content, /^v1\.[A-Za-z0-9_-]+$/, `${name}: the server gets an envelope`)
+      t.notMatch(sent.content, text.slice(0, 9))
+      t.notMatch(JSON.stringify(sent), secret, 'and never the key')
     } else {
-      t.equal(body.content, text)
+      t.equal(sent.content, text)
     }
     t.match(await writer.inputValue('#delete-token'), /^[A-Za-z0-9_-]{32,}$/)
 
     const reader = await open(link)
-    t.equal(await reader.isVisible('#reveal'), true, 'opening the link shows a button, not the message')
+    const reads = countReads(reader)
+    t.equal(await reader.isVisible('#reveal'), true, `${name}: opening the link shows a button, not the message`)
     await reader.click('#reveal')
     await reader.waitForSelector('#revealed:not([hidden])')
-    t.equal(await reader.textContent('#message'), text, 'the text, as text')
+    t.equal(await reader.textContent('#message'), text, `${name}: the text, whole, as text`)
     t.equal(await reader.locator('#message b').count(), 0, 'never as HTML')
     t.match(await reader.textContent('#remaining'), /last view/)
+    t.equal(await reader.isVisible('#gone'), true, 'the page says the message is gone now')
+    t.equal(reads(), 1, 'one fetch')
+    t.equal((await app.inject({ url: `/msg/${id}`, headers: { 'x-read-token': await readTokenFor(secret) } })).statusCode, 404, 'and the server has burned it')
 
     const late = await open(link)
     await late.click('#reveal')
     await late.waitForSelector('#gone:not([hidden])')
   }
+  t.same(errors, [], 'no script error, no console error, no CSP violation')
+})
 
-  const noKey = await open(`${base}/`)
-  await noKey.fill('#content', 'keyless')
-  await noKey.click('button[type=submit]')
-  await noKey.waitForSelector('#created:not([hidden])')
-  const keyless = await open((await noKey.inputValue('#link')).split('#')[0] as string)
-  await keyless.click('#reveal')
-  await keyless.waitForSelector('#read-status:has-text("no key")')
-  t.pass('an encrypted message opened without its key says so')
+t.test('too long: the page says by how much and sends nothing', { skip }, async (t) => {
+  const { base, open, errors } = await browse(t)
+  const writer = await open(`${base}/`)
+  let posts = 0
+  writer.on('request', (request) => { if (request.method() === 'POST') posts++ })
+  await writer.fill('#content', '😀'.repeat(16384) + 'abc')
+  t.equal(await writer.textContent('#size'), '65,539 of 65,536 bytes: 3 too many')
+  await writer.click('#create')
+  await writer.waitForSelector('#compose-status:has-text("3 bytes over the limit of 65,536")')
+  t.equal(posts, 0, 'refused before encrypting or sending')
+  t.same(errors, [])
+})
 
-  t.same(errors, [], 'no script error, no CSP refusal')
+t.test('a file: encrypted with its name and type, read back as a download with the same bytes', { skip }, async (t) => {
+  const { base, open, errors } = await browse(t)
+  const bytes = Buffer.from(webcrypto.getRandomValues(new Uint8Array(40_000)))
+  const name = 'Bericht März ✓.pdf'
+  const writer = await open(`${base}/`)
+  const { link, sent } = await create(writer, async (page) => {
+    await page.setInputFiles('#file', { name, mimeType: 'application/pdf', buffer: bytes })
+    t.equal(await page.isChecked('#encrypt'), true, 'a file is always encrypted')
+    t.equal(await page.isDisabled('#encrypt'), true, 'and the page says so')
+    t.match(await page.textContent('#encrypt-note'), /always encrypted/)
+    t.equal(await page.textContent('#size'), '40,000 of 65,536 bytes', 'the file counts against the limit')
+  })
+  t.equal(sent.encrypted, true)
+  t.notMatch(JSON.stringify(sent), 'Bericht', 'the name travels inside the ciphertext only')
+
+  const reader = await open(link)
+  await reader.click('#reveal')
+  await reader.waitForSelector('#revealed:not([hidden])')
+  t.equal(await reader.isVisible('#message'), false, 'no text: no text box')
+  t.match(await reader.textContent('#file-info'), /40,000 bytes, application\/pdf/)
+  t.equal(await reader.getAttribute('#download', 'download'), name, 'offered for download under its name')
+  const [download] = await Promise.all([reader.waitForEvent('download'), reader.click('#download')])
+  t.equal(download.suggestedFilename(), name)
+  const saved = new URL('download.bin', ARTIFACTS)
+  await download.saveAs(saved.pathname)
+  t.ok(readFileSync(saved).equals(bytes), 'the same bytes')
+  t.equal(reader.url(), link, 'downloaded, not opened in the page')
+  t.same(errors, [])
 })
