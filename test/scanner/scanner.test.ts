@@ -29,9 +29,10 @@ t.test('a correct deployment passes cleanly, leaves nothing behind, and every ch
   t.same(report?.checks.filter((c) => c.status === 'error').map((c) => `${c.id}: ${c.findings[0]?.seen ?? ''}`), [], 'no error')
   t.equal(report?.score.score, 100)
   t.ok((report?.requests ?? Infinity) <= 2000, `within the default budget (${report?.requests ?? 0} requests)`)
-  // Skips only where the target lacks the feature (TLS on http, readToken) — never an auth probe.
+  // Skips only where the target lacks the feature (TLS on http) — never an auth probe.
   const skipped = report?.checks.filter((c) => c.status === 'skip').map((c) => c.id) ?? []
-  t.same(skipped.filter((id) => !/^MSV-TLS-|^MSV-BURN-003$/.test(id)), [], 'only TLS (http) and readToken (not built yet) are skipped')
+  t.same(skipped.filter((id) => !/^MSV-TLS-/.test(id)), [], 'only TLS (http) is skipped')
+  t.equal(report?.checks.find((c) => c.id === 'MSV-BURN-003')?.status, 'pass', 'the read-token check ran and passed')
   const auth3 = report?.checks.find((c) => c.id === 'MSV-AUTH-003')
   t.notOk(auth3?.findings.some((f) => f.status === 'skip'), 'with a large --auth-failures every forged-token probe ran on every route')
   t.match(run.out, /left behind: 0\s*$/)
