@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// The `missive` command (`npx missive …` from a checkout): the client is TypeScript
+// (src/cli/missive.ts), so this runs its build in dist/, building it once when it is missing.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const entry = join(root, 'dist', 'src', 'cli', 'missive.js')
+
+if (!existsSync(entry)) {
+  process.stderr.write('missive: dist/ is missing: building it once (npm run build)\n')
+  // tsc reports on stdout: sent to stderr, so that stdout stays the command's own output
+  const build = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: ['ignore', 2, 2] })
+  if (build.status !== 0 || !existsSync(entry)) {
+    process.stderr.write('missive: the build failed: run `npm ci`, then `npm run build` to see why\n')
+    process.exit(1)
+  }
+}
+
+const { run } = await import(pathToFileURL(entry).href)
+await run()
