@@ -35,10 +35,16 @@ t.test('a manual block: 201 with the item, the network refused at once, listed, 
 
   const list = (await app.inject({ method: 'GET', url: '/api/v1/security/blocks', headers })).json()
   t.same(list.items, [item])
+  const located = await app.inject({ method: 'GET', url: created.headers.location as string, headers })
+  t.equal(located.statusCode, 200, 'the Location answers')
+  t.same(located.json(), item)
   t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/security/blocks/${item.id as string}`, headers })).statusCode, 204)
   t.equal((await app.inject({ method: 'POST', url: '/', remoteAddress: '198.51.100.77', payload: { content: 'x' } })).statusCode, 201, 'lifted')
   t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/security/blocks/${item.id as string}`, headers })).statusCode, 404, 'a second lift: 404')
   t.same((await app.inject({ method: 'GET', url: '/api/v1/security/blocks', headers })).json(), { items: [] })
+  const gone = await app.inject({ method: 'GET', url: created.headers.location as string, headers })
+  t.equal(gone.statusCode, 404, 'a lifted block is gone')
+  t.equal(gone.json().code, 'NOT_FOUND')
 
   // both are security events, with who did it
   const feed = (await app.inject({ method: 'GET', url: '/api/v1/security/events?limit=1000', headers })).json()
@@ -79,12 +85,13 @@ t.test('scope and credentials: 401 without, 403 without security:admin, 404 for 
   const app = await build(t)
   t.equal((await app.inject({ method: 'GET', url: '/api/v1/security/blocks' })).statusCode, 401)
   const other = withKey((await makeKey(app, ['keys:admin', 'messages:read'])).key)
-  for (const [method, url] of [['GET', '/api/v1/security/blocks'], ['POST', '/api/v1/security/blocks'], ['DELETE', '/api/v1/security/blocks/blk_AAAAAAAAAAAA']] as const) {
+  for (const [method, url] of [['GET', '/api/v1/security/blocks'], ['POST', '/api/v1/security/blocks'], ['GET', '/api/v1/security/blocks/blk_AAAAAAAAAAAA'], ['DELETE', '/api/v1/security/blocks/blk_AAAAAAAAAAAA']] as const) {
     t.equal((await app.inject({ method, url, headers: other, ...(method === 'POST' ? { payload: { cidr: '192.0.2.1', durationSeconds: 60, reason: 'r' } } : {}) })).statusCode, 403, `${method} ${url}`)
   }
   const headers = await admin(app)
   t.equal((await app.inject({ method: 'DELETE', url: '/api/v1/security/blocks/blk_AAAAAAAAAAAA', headers })).statusCode, 404)
   t.equal((await app.inject({ method: 'DELETE', url: '/api/v1/security/blocks/nope', headers })).statusCode, 404, 'whatever the id looks like')
+  t.equal((await app.inject({ method: 'GET', url: '/api/v1/security/blocks/blk_AAAAAAAAAAAA', headers })).statusCode, 404)
 })
 
 t.test('a blocked address never reaches argon2, nor has its body read', async (t) => {

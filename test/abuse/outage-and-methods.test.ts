@@ -59,7 +59,7 @@ t.test('other methods on the section 8 routes: 405 with Allow; wrong or missing 
   const headers = withKey((await makeKey(app, ['security:admin'])).key)
   const cases: Array<[string, string, RegExp]> = [
     ['PUT', '/api/v1/security/blocks', /^GET, HEAD, OPTIONS, POST$/],
-    ['GET', '/api/v1/security/blocks/blk_AAAAAAAAAAAA', /^DELETE, OPTIONS$/],
+    ['PUT', '/api/v1/security/blocks/blk_AAAAAAAAAAAA', /^DELETE, GET, HEAD, OPTIONS$/],
     ['POST', '/api/v1/security/policy', /^DELETE, GET, HEAD, OPTIONS, PUT$/],
     ['PATCH', '/api/v1/security/policy', /^DELETE, GET, HEAD, OPTIONS, PUT$/],
     ['POST', '/api/v1/security/events', /^GET, HEAD, OPTIONS$/]
@@ -72,7 +72,7 @@ t.test('other methods on the section 8 routes: 405 with Allow; wrong or missing 
   }
   const routes = [
     ['GET', '/api/v1/security/blocks', undefined], ['POST', '/api/v1/security/blocks', { cidr: '192.0.2.1', durationSeconds: 60, reason: 'r' }],
-    ['DELETE', '/api/v1/security/blocks/blk_AAAAAAAAAAAA', undefined], ['GET', '/api/v1/security/policy', undefined],
+    ['GET', '/api/v1/security/blocks/blk_AAAAAAAAAAAA', undefined], ['DELETE', '/api/v1/security/blocks/blk_AAAAAAAAAAAA', undefined], ['GET', '/api/v1/security/policy', undefined],
     ['PUT', '/api/v1/security/policy', POLICY], ['DELETE', '/api/v1/security/policy', undefined], ['GET', '/api/v1/security/events', undefined]
   ] as const
   for (const [method, url, payload] of routes) {

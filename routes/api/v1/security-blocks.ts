@@ -32,6 +32,16 @@ const securityBlockRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(201).header('location', `/api/v1/security/blocks/${block.id}`).send(blockView(block))
   })
 
+  // What POST's Location names: one block in force, or 404 once it has ended or been lifted.
+  app.get('/security/blocks/:id', {
+    onRequest,
+    schema: { ...common, summary: 'One block in force', params: BlockIdParamsSchema, response: { 200: BlockSchema, ...errorResponses(400, 401, 403, 404, 429, 503, 507) } }
+  }, async (request) => {
+    const block = (await app.abuse.blocks.list()).find((b) => b.id === request.params.id)
+    if (block === undefined) throw new BlockNotFound()
+    return blockView(block)
+  })
+
   app.delete('/security/blocks/:id', {
     onRequest,
     schema: {
