@@ -14,8 +14,9 @@ declare module 'fastify' {
 const EXPOSED_HEADERS = ['Location', 'Retry-After', 'X-Request-Id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'WWW-Authenticate', 'Accept-Signature', 'ETag'].join(', ')
 // PUT and If-Match: the runtime policy (API.md section 8), whose ETag a browser reads back
 const ALLOWED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].join(', ')
-// DPoP, Signature, Signature-Input, Content-Digest: the proof-of-possession headers (API.md section 7)
-const ALLOWED_HEADERS = ['Content-Type', 'Authorization', 'X-API-Key', 'X-Delete-Token', 'DPoP', 'Signature', 'Signature-Input', 'Content-Digest', 'If-Match'].join(', ')
+// DPoP, Signature, Signature-Input, Content-Digest: the proof-of-possession headers (API.md section 7);
+// X-Read-Token: a browser client on another origin reads key-gated messages (section 1)
+const ALLOWED_HEADERS = ['Content-Type', 'Authorization', 'X-API-Key', 'X-Delete-Token', 'X-Read-Token', 'DPoP', 'Signature', 'Signature-Input', 'Content-Digest', 'If-Match'].join(', ')
 const MAX_AGE_SECONDS = '600'
 const VARY_ORIGIN = /(?:^|,)\s*(?:origin|\*)\s*(?:,|$)/i
 

@@ -20,8 +20,8 @@ export interface ServerOptionsOverrides {
 // log line ever carries one of these fields, pino replaces it. (Exact paths only: wildcard
 // paths cost a walk of every log line.)
 export const redactedPaths = [
-  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-delete-token"]', 'req.headers.cookie', 'req.headers.dpop', 'req.headers.signature',
-  'body', 'content', 'key', 'secret', 'token', 'deleteToken', 'access_token', 'jwt', 'hash'
+  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-delete-token"]', 'req.headers["x-read-token"]', 'req.headers.cookie', 'req.headers.dpop', 'req.headers.signature',
+  'body', 'content', 'key', 'secret', 'token', 'deleteToken', 'readToken', 'access_token', 'jwt', 'hash'
 ]
 
 // A message id is a capability (whoever has it can read the message), so access logs keep

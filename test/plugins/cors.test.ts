@@ -32,6 +32,7 @@ t.test('CORS: only listed origins get Access-Control-* headers', async (t) => {
   // the runtime policy from a browser: PUT with If-Match, and the ETag to send back
   t.match(ok.headers['access-control-allow-methods'], /\bPUT\b/)
   t.match(ok.headers['access-control-allow-headers'], /\bIf-Match\b/i)
+  t.match(ok.headers['access-control-allow-headers'], /\bX-Read-Token\b/i, 'a key-gated read from another origin')
   t.match(simpleOk.headers['access-control-expose-headers'], /\bETag\b/)
 
   const simpleNo = await app.inject({ url: '/', headers: { origin: refused } })

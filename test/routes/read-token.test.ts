@@ -109,7 +109,7 @@ t.test('redis: a read with a token costs the store round trips of a read without
 })
 
 t.test('encrypted content may exceed MESSAGE_MAX_BYTES by room for base64url and an envelope, plain content may not', async (t) => {
-  const app = await build(t, { config: { MESSAGE_MAX_BYTES: 3000 } })
+  const app = await build(t, { config: { MESSAGE_MAX_BYTES: 3000, API_MESSAGE_MAX_BYTES: 3000 } })
   const limit = Math.ceil((3000 + 1024) * 4 / 3)
   const post = async (content: string, encrypted?: boolean): Promise<number> =>
     (await app.inject({ method: 'POST', url: '/', payload: { content, ...(encrypted === undefined ? {} : { encrypted }) } })).statusCode
@@ -120,6 +120,12 @@ t.test('encrypted content may exceed MESSAGE_MAX_BYTES by room for base64url and
   t.equal(await post('a'.repeat(3000)), 201)
   t.equal(await post('a'.repeat(3001)), 413, 'unencrypted: MESSAGE_MAX_BYTES')
   t.equal(await post('a'.repeat(3001), false), 413)
+  const admin = withKey((await makeKey(app, ['messages:write'])).key)
+  const viaApi = async (content: string, encrypted: boolean): Promise<number> =>
+    (await app.inject({ method: 'POST', url: '/api/v1/messages', headers: admin, payload: { content, encrypted } })).statusCode
+  t.equal(await viaApi('a'.repeat(limit), true), 201, 'the API route: the same rule on API_MESSAGE_MAX_BYTES')
+  t.equal(await viaApi('a'.repeat(limit + 1), true), 413)
+  t.equal(await viaApi('a'.repeat(3001), false), 413)
   const plain = async (content: string, query: string): Promise<number> =>
     (await app.inject({ method: 'POST', url: `/${query}`, headers: { 'content-type': 'text/plain' }, payload: content })).statusCode
   t.equal(await plain('a'.repeat(limit), '?encrypted=true'), 201, 'text/plain with encrypted=true: the same limit')

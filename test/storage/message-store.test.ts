@@ -40,6 +40,22 @@ t.test('redis store (real redis-server)', async (t) => {
     t.equal(await client.exists(messageKey(m.id), viewsKey(m.id)), 0)
   })
 
+  t.test('the consume script itself refuses a wrong or missing read token and counts nothing (the store refuses before it; the script is the atomic guard)', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client)
+    const { hashToken } = await import('../../src/ids.js')
+    const token = hashToken('the-right-read-token-000000')
+    const m = message({ maxViews: 3, readTokenHash: token })
+    await store.create(m)
+    const script = client as unknown as { missiveConsume: (message: string, views: string, hash: string) => Promise<[string, number] | null> }
+    for (const presented of ['', hashToken('a-wrong-read-token-00000000'), token.slice(0, -1), `${token}x`, token.replace(/^./, (c) => c === 'A' ? 'B' : 'A')]) {
+      t.equal(await script.missiveConsume(messageKey(m.id), viewsKey(m.id), presented), null, `refused: ${JSON.stringify(presented.slice(0, 12))}…`)
+    }
+    t.equal(await client.get(viewsKey(m.id)), '3', 'no view counted')
+    t.equal((await script.missiveConsume(messageKey(m.id), viewsKey(m.id), token))?.[1], 2, 'the right hash counts one')
+  })
+
   t.test('a read of a message without a view limit is one plain GET; a counted read adds the script', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })
