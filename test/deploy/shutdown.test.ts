@@ -22,6 +22,10 @@ t.before(async () => {
     execFile(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir],
       { cwd: root }, () => resolve())
   })
+  // …and the pages beside it, as `npm run build` does
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, [join(root, 'scripts', 'copy-web-files.mjs'), outDir], { cwd: root }, (err) => { if (err === null) resolve(); else reject(err) })
+  })
   if (!existsSync(serverJs)) throw new Error(`the build did not produce ${serverJs}`)
 })
 
