@@ -7,7 +7,7 @@
 // the fragment to a server, and the pages send no Referer. From the secret come the read
 // token (sent as X-Read-Token, so whoever has only the id can neither read nor burn the
 // message) and the content key.
-/* global document, location, navigator, fetch, Blob, URL */
+/* global document, location, navigator, fetch, Blob, URL, window */
 import { EnvelopeError, envelopeInfo, newLinkSecret, open, plaintextBytes, readTokenFor, safeFileName, seal } from './envelope.js'
 
 /** The message id of a /msg/<id> path, or null. @param {string} pathname */
@@ -55,6 +55,24 @@ async function errorOf (response) {
     if (typeof body.message === 'string') return body.message
   } catch {}
   return `The server answered ${response.status}.`
+}
+
+/** A request that got no answer: no connection, or a redirect, which these pages never follow. */
+class NoAnswerError extends Error {}
+
+/**
+ * fetch, never following a redirect: the requests of these pages carry the read token, the
+ * delete token or the message itself, and none of them belongs anywhere but at this server's
+ * own path. A redirect (a misconfigured proxy, a hostile one) makes fetch reject instead,
+ * which is then a NoAnswerError like a network failure (fetch does not tell them apart).
+ * @param {string} url @param {RequestInit} init
+ */
+async function fetchHere (url, init) {
+  try {
+    return await fetch(url, { ...init, redirect: 'error' })
+  } catch {
+    throw new NoAnswerError('The server could not be reached (no connection, or it answered with a redirect, which this page does not follow). Try again.')
+  }
 }
 
 /** @param {string} id */
@@ -175,7 +193,7 @@ function setUpCompose () {
       body.content = await seal(payload, secret, passphrase.value === '' ? undefined : passphrase.value, { maxBytes })
     }
     say(status, 'Sending…')
-    const response = await fetch('/', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) })
+    const response = await fetchHere('/', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) })
     if (!response.ok) {
       say(status, await errorOf(response), 'error')
       return null
@@ -231,7 +249,7 @@ function setUpCompose () {
     if (current === null) return
     byId('delete-confirm').disabled = true
     try {
-      const response = await fetch(`/msg/${current.id}`, { method: 'DELETE', headers: { 'x-delete-token': current.deleteToken } })
+      const response = await fetchHere(`/msg/${current.id}`, { method: 'DELETE', headers: { 'x-delete-token': current.deleteToken } })
       if (response.status === 204 || response.status === 404) {
         say(created, response.status === 204
           ? 'Deleted: the link no longer works.'
@@ -267,6 +285,8 @@ function setUpRead () {
   const status = byId('read-status')
   /** The fetched message while it waits for its passphrase: in this page's memory only, dropped once open. */
   let fetched = null
+  /** The Blob URL behind a#download, or null: revoked when no longer needed (see offerDownload). */
+  let downloadUrl = null
 
   function showGone (text) {
     for (const panel of document.querySelectorAll('[data-panel]')) panel.hidden = true
@@ -294,6 +314,13 @@ function setUpRead () {
       }
       await display(await open(message.content, secret), message)
     } catch (err) {
+      if (err instanceof NoAnswerError) {
+        // Nothing came back, so nothing was read: the person can try again.
+        reveal.disabled = false
+        say(status, err.message, 'error')
+        reveal.focus()
+        return
+      }
       say(status, openErrorText(err), 'error')
     }
   })
@@ -307,7 +334,15 @@ function setUpRead () {
       headers['x-read-token'] = await readTokenFor(secret)
     }
     // This request is the read: it counts a view (opening the page did not).
-    const response = await fetch(`/msg/${id}`, { headers, cache: 'no-store' })
+    let response
+    try {
+      response = await fetchHere(`/msg/${id}`, { headers, cache: 'no-store' })
+    } catch (err) {
+      // No answer came: no connection, or a redirect (never followed, so the read token goes
+      // nowhere else). Nothing was shown; the message is most likely still there.
+      if (err instanceof NoAnswerError) throw new NoAnswerError('The message could not be fetched (no connection, or the server answered with a redirect, which this page does not follow). Nothing was shown: try again.')
+      throw err
+    }
     if (response.status === 404) {
       showGone(secret === ''
         ? 'No message could be read with this link. It has no key (the part after #): if the sender protected the message, ask for the whole link. Otherwise the message never existed, has expired, was deleted, or was already read as often as allowed.'
@@ -367,12 +402,28 @@ function setUpRead () {
     const name = safeFileName(file.name)
     const link = byId('download')
     // application/octet-stream and the download attribute: saved, never rendered by the browser.
-    link.href = URL.createObjectURL(new Blob([file.bytes], { type: 'application/octet-stream' }))
+    revokeDownload()
+    downloadUrl = URL.createObjectURL(new Blob([file.bytes], { type: 'application/octet-stream' }))
+    link.href = downloadUrl
     link.download = name
     link.textContent = `Download ${name}`
     byId('file-info').textContent = `(${formatCount(file.bytes.length)} bytes, ${file.type})`
     byId('file-box').hidden = false
   }
+
+  // When a Blob URL is revoked: it is the only copy of the file once the message is burned
+  // ("save what you need before you close this page"), so not after a click (a download can
+  // fail, or be wanted twice) but when it is replaced by another read's, and when the page is
+  // left for good (pagehide not into the back/forward cache: a page restored from there keeps
+  // a working link). Revoking drops the page's reference to the decrypted bytes early instead
+  // of leaving it to the document's end.
+  function revokeDownload () {
+    if (downloadUrl === null) return
+    URL.revokeObjectURL(downloadUrl)
+    downloadUrl = null
+    byId('download').href = '#file-box'
+  }
+  window.addEventListener('pagehide', (event) => { if (!event.persisted) revokeDownload() })
 }
 
 if (typeof document !== 'undefined') {

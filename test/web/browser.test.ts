@@ -100,5 +100,19 @@ t.test('a file: encrypted with its name and type, read back as a download with t
   await download.saveAs(saved.pathname)
   t.ok(readFileSync(saved).equals(bytes), 'the same bytes')
   t.equal(reader.url(), link, 'downloaded, not opened in the page')
+
+  // The Blob URL lives while the page does (a second download works), and is revoked when the page is left.
+  const href = await reader.getAttribute('#download', 'href') ?? ''
+  t.match(href, /^blob:/)
+  const [again] = await Promise.all([reader.waitForEvent('download'), reader.click('#download')])
+  t.equal(again.suggestedFilename(), name, 'a second download works too')
+  // (Whether the URL still loads cannot be asked from the page: its CSP refuses fetch() of blob:. So a spy on the revocation.)
+  await reader.evaluate(`window.revoked = []; const revoke = URL.revokeObjectURL.bind(URL)
+    URL.revokeObjectURL = (url) => { window.revoked.push(url); revoke(url) }`)
+  await reader.evaluate('window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }))')
+  t.same(await reader.evaluate('window.revoked'), [], 'kept when the page goes into the back/forward cache (it can come back)')
+  await reader.evaluate('window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false }))')
+  t.same(await reader.evaluate('window.revoked'), [href], 'revoked when the page is left for good')
+  t.equal(await reader.getAttribute('#download', 'href'), '#file-box', 'the link no longer points at it')
   t.same(errors, [])
 })
