@@ -15,8 +15,8 @@ export const ENVELOPE_PREFIX = 'v1.'
 export const ENVELOPE_VERSION = 1
 /** OWASP Password Storage Cheat Sheet (2023 onwards): PBKDF2-HMAC-SHA256, 600 000 iterations */
 export const PBKDF2_ITERATIONS = 600_000
-/** a decrypting side refuses more (a crafted envelope could otherwise make it spin for minutes) */
-export const MAX_PBKDF2_ITERATIONS = 10_000_000
+/** a decrypting side refuses more, 5× the default (a crafted envelope could otherwise make it spin for minutes) */
+export const MAX_PBKDF2_ITERATIONS = 3_000_000
 export const SECRET_BYTES = 32
 export const MAX_FILE_NAME_BYTES = 255
 export const MAX_FILE_TYPE_CHARS = 127
@@ -107,27 +107,34 @@ async function contentKey (secret, passphrase, salt, iterations) {
 
 /**
  * A file name as it travels and as it is offered for download: no directories, no control
- * characters, at most 255 bytes of UTF-8.
+ * characters (\p{Cc}: C0, DEL, C1) and no format characters (\p{Cf}: bidi overrides such as
+ * U+202E, which make `invoice\u202Egpj.exe` look like `invoiceexe.jpg`, zero-width
+ * characters), at most 255 bytes of UTF-8.
  * @param {string} name
  */
 export function safeFileName (name) {
-  // eslint-disable-next-line no-control-regex
-  let clean = String(name).split(/[/\\]/).pop().replace(/[\u0000-\u001f\u007f]/g, '').trim()
+  let clean = String(name).split(/[/\\]/).pop().replace(/[\p{Cc}\p{Cf}]/gu, '').trim()
   if (clean === '' || clean === '.' || clean === '..') clean = 'file'
-  if (encoder.encode(clean).length > MAX_FILE_NAME_BYTES) {
-    // (in one pass: dropping a character at a time and re-encoding is quadratic, and the name
-    // comes from the sender's meta, so a crafted one would hang the reader)
-    let cut = ''
-    let bytes = 0
-    for (const ch of clean) {
-      const size = encoder.encode(ch).length
-      if (bytes + size > MAX_FILE_NAME_BYTES) break
-      cut += ch
-      bytes += size
-    }
-    clean = cut
+  return fitUtf8(clean, MAX_FILE_NAME_BYTES)
+}
+
+/**
+ * The longest start of `text` within `maxBytes` of UTF-8, never cut inside a character. In one
+ * pass: dropping a character at a time and re-encoding is quadratic, and a name comes from the
+ * sender, so a crafted one would hang the reader.
+ * @param {string} text @param {number} maxBytes
+ */
+export function fitUtf8 (text, maxBytes) {
+  if (encoder.encode(text).length <= maxBytes) return text
+  let cut = ''
+  let bytes = 0
+  for (const ch of text) {
+    const size = encoder.encode(ch).length
+    if (bytes + size > maxBytes) break
+    cut += ch
+    bytes += size
   }
-  return clean
+  return cut
 }
 
 /** @param {string} type */

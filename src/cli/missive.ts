@@ -3,21 +3,24 @@
 // sees a message nor its key, and what one makes the other opens.
 // main(argv, env, io) → exit code (src/cli/missive/errors.ts: EXIT); run() is the process.
 import { realpathSync } from 'node:fs'
+import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { EnvelopeError, envelopeInfo, newLinkSecret, open, readTokenFor, safeFileName, seal } from '../../routes/web/envelope.js'
 import { DEFAULT_MAX_BYTES, DEFAULT_URL, type Link, parseBase, parseInteger, parseLink, parseTtl } from './missive/args.js'
 import { CliError, EXIT, usage } from './missive/errors.js'
-import { OutputFile, readInputFile } from './missive/files.js'
-import { request, unexpected } from './missive/http.js'
+import { fitName, OutputFile, readInputFile } from './missive/files.js'
+import { request, timeoutFor, unexpected } from './missive/http.js'
 import { NoTerminal, type Prompter, prompterFor } from './missive/prompt.js'
+import { forTerminal, oneLine } from './missive/terminal.js'
 
 export const USAGE = `usage:
   missive send [FILE|-] [--ttl 1h] [--views 1] [--passphrase-prompt] [--url BASE]
       encrypts stdin (or FILE, sent as a file with its name and type) on this machine, prints
       the link on stdout and "delete token: …" on stderr
-  missive read LINK [-o FILE]
-      fetches the message (one view), decrypts it, prints the text or saves the file
+  missive read LINK|- [-o FILE]
+      fetches the message (one view), decrypts it, prints the text or saves the file;
+      - reads the link from stdin (its first line), out of the shell's history
   missive delete LINK --token TOKEN
       deletes the message (TOKEN: the delete token send printed; - reads it from stdin)
   missive receipt
@@ -26,11 +29,12 @@ options:
   --ttl T               how long the message lives: 30m, 1h, 7d or seconds (default: the server's)
   --views N             reads before it burns: 1..1000, or "unlimited" (default 1)
   --passphrase-prompt   send: also require a passphrase, asked on the terminal (twice)
-  --passphrase-stdin    send FILE / read: the passphrase is the first line of stdin
+  --passphrase-stdin    send FILE / read LINK: the passphrase is the first line of stdin
   --url BASE            the server (default: $MISSIVE_URL, else ${DEFAULT_URL})
   --max-bytes N         send: the server's MESSAGE_MAX_BYTES (default ${DEFAULT_MAX_BYTES})
   -o, --output FILE     read: write here instead (never over an existing file); - is stdout
-secrets (the message, the passphrase) are never taken from an argument: stdin or the terminal.
+the message and the passphrase are never taken from an argument: stdin or the terminal. The
+link holds the key: as an argument it lands in the shell's history (missive read - < link.txt).
 exit codes: 0 done, 1 network or server error, 2 usage, 3 not found, 4 passphrase,
   5 cannot decrypt, 6 local file or input, 130 cancelled`
 
@@ -119,14 +123,14 @@ async function send (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo, prom
   const body: Record<string, unknown> = { content, encrypted: true, readToken: await readTokenFor(secret) }
   if (ttl !== undefined) body.ttl = ttl
   if (views !== null) body.maxViews = views
-  const answer = await request(`${base}/`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) })
-  if (answer.status === 413) throw new CliError(EXIT.local, `too large for this server: ${String(answer.body?.message ?? 'its limit is lower')} (--max-bytes: its MESSAGE_MAX_BYTES)`)
+  const answer = await request(`${base}/`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) }, timeoutFor(env))
+  if (answer.status === 413) throw new CliError(EXIT.local, `too large for this server: ${oneLine(String(answer.body?.message ?? 'its limit is lower'))} (--max-bytes: its MESSAGE_MAX_BYTES)`)
   const id = answer.body?.id
   if (answer.status !== 201 || typeof id !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(id)) throw unexpected(answer)
   io.out(`${base}/msg/${id}#${secret}\n`)
-  io.err(`delete token: ${String(answer.body?.deleteToken)}`)
+  io.err(`delete token: ${oneLine(String(answer.body?.deleteToken))}`)
   const max = answer.body?.maxViews
-  io.err(`expires ${String(answer.body?.expiresAt)}; ${typeof max === 'number' ? `burns after ${max} view${max === 1 ? '' : 's'}` : 'any number of views'}${passphrase === undefined ? '' : '; the reader needs the passphrase too'}`)
+  io.err(`expires ${oneLine(String(answer.body?.expiresAt))}; ${typeof max === 'number' ? `burns after ${max} view${max === 1 ? '' : 's'}` : 'any number of views'}${passphrase === undefined ? '' : '; the reader needs the passphrase too'}`)
   return EXIT.ok
 }
 
@@ -157,24 +161,26 @@ async function newPassphrase (prompter: Prompter): Promise<string> {
 async function read (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo, prompter: Prompter): Promise<number> {
   const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' }, 'passphrase-stdin': { type: 'boolean' }, url: { type: 'string' } })
   if (values.help === true) { io.out(`${USAGE}\n`); return EXIT.ok }
-  if (positionals.length !== 1) throw usage('read takes one LINK: missive read \'<server>/msg/<id>#<key>\' (quote it: # starts a comment in a shell)')
-  const link = parseLink(positionals[0] ?? '', baseFrom(values, env))
+  if (positionals.length !== 1) throw usage('read takes one LINK: missive read \'<server>/msg/<id>#<key>\' (quote it: # starts a comment in a shell), or - to read it from stdin')
+  const fromStdin = positionals[0] === '-'
+  if (fromStdin && values['passphrase-stdin'] === true) throw usage('read - takes the link from stdin: the passphrase cannot come from there too (drop --passphrase-stdin: it is asked on the terminal)')
+  const link = parseLink(fromStdin ? await lineFromStdin(io, 'read -') : positionals[0] ?? '', baseFrom(values, env))
   const fixedPassphrase = values['passphrase-stdin'] === true ? await lineFromStdin(io, '--passphrase-stdin') : undefined
   const outputPath = str(values.output)
   // Made before the fetch: a file that exists, or a directory that does not, costs no view.
   const output = outputPath === undefined || outputPath === '-' ? null : OutputFile.create(outputPath)
   try {
-    await fetchAndDeliver(link, io, prompter, output, outputPath === '-', fixedPassphrase)
+    await fetchAndDeliver(link, io, prompter, output, outputPath === '-', fixedPassphrase, timeoutFor(env))
   } finally {
     output?.abandon()
   }
   return EXIT.ok
 }
 
-async function fetchAndDeliver (link: Link, io: MissiveIo, prompter: Prompter, output: OutputFile | null, toStdout: boolean, fixedPassphrase: string | undefined): Promise<void> {
+async function fetchAndDeliver (link: Link, io: MissiveIo, prompter: Prompter, output: OutputFile | null, toStdout: boolean, fixedPassphrase: string | undefined, timeoutMs: number): Promise<void> {
   const headers: Record<string, string> = { accept: 'application/json' }
   if (link.secret !== null) headers['x-read-token'] = await readTokenFor(link.secret)
-  const answer = await request(`${link.base}/msg/${link.id}`, { method: 'GET', headers })
+  const answer = await request(`${link.base}/msg/${link.id}`, { method: 'GET', headers }, timeoutMs)
   if (answer.status === 404) {
     throw new CliError(EXIT.notFound, 'not found: the message does not exist, has expired, was read its last time or deleted, or the link is not the whole link')
   }
@@ -224,48 +230,72 @@ async function decrypt (content: string, secret: string, prompter: Prompter, fix
   throw new CliError(EXIT.passphrase, `wrong passphrase, ${ATTEMPTS} tries; this read used a view: ${spent}`)
 }
 
+/**
+ * Text for stdout: a pipe or a file gets it exactly; a terminal gets a final newline, and the
+ * sender's control characters as visible escapes (src/cli/missive/terminal.ts).
+ */
+function textOut (io: MissiveIo, text: string): void {
+  if (!io.stdoutIsTTY) { io.out(text); return }
+  const shown = forTerminal(text)
+  io.out(shown.endsWith('\n') ? shown : `${shown}\n`)
+}
+
 function deliver (message: { text: string | null, file: { name: string, type: string, bytes: Uint8Array } | null }, io: MissiveIo, output: OutputFile | null, toStdout: boolean, spent: string): void {
   const encoder = new TextEncoder()
   if (message.file === null) {
     const text = message.text ?? ''
     if (output !== null) {
       output.write(encoder.encode(text))
-      io.err(`saved the text in ${output.path}`)
+      io.err(`saved the text in ${oneLine(output.path)}`)
     } else {
-      // (a terminal gets a final newline, a pipe the exact text)
-      io.out(io.stdoutIsTTY && !text.endsWith('\n') ? `${text}\n` : text)
+      textOut(io, text)
     }
     return
   }
   const file = message.file
   if (message.text !== null && message.text !== '') {
-    if (toStdout) io.err(message.text)
-    else io.out(io.stdoutIsTTY && !message.text.endsWith('\n') ? `${message.text}\n` : message.text)
+    if (toStdout) io.err(forTerminal(message.text))
+    else textOut(io, message.text)
   }
   if (toStdout) {
-    io.out(file.bytes)
+    // (a file shown on a terminal is shown as text, its controls escaped; a pipe gets its bytes)
+    io.out(io.stdoutIsTTY ? forTerminal(new TextDecoder().decode(file.bytes)) : file.bytes)
     return
   }
   let target = output
   if (target === null) {
+    const name = downloadName(file.name)
     try {
-      target = OutputFile.create(downloadName(file.name))
+      // (fetched already, its view spent: a name that is taken gets a number, never an error)
+      target = OutputFile.createFree(name)
     } catch (err) {
-      // (the file's name is known only now, after the fetch: say what the view cost)
       if (err instanceof CliError) throw new CliError(err.exitCode, `${err.message}; this read used a view: ${spent}${spent === 'the message is gone' ? '' : ' (read it again with -o FILE)'}`)
       throw err
     }
+    if (target.path !== name) io.err(`${oneLine(name)} exists: saving as ${oneLine(target.path)} instead`)
   }
   target.write(file.bytes)
-  io.err(`saved ${target.path} (${file.bytes.length} bytes, ${file.type})`)
+  io.err(`saved ${oneLine(target.path)} (${file.bytes.length} bytes, ${oneLine(file.type)})`)
 }
+
+/** names Windows keeps for devices, with or without an extension (`nul.txt` is the device too) */
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$/i
 
 /**
  * The file's own name in the current directory, never hidden: a sender must not be able to
- * drop `.envrc` or `.npmrc` where a tool would pick it up.
+ * drop `.envrc` or `.npmrc` where a tool would pick it up. Also a name any system can take:
+ * `<>:"|?*` become `_`, a device name of Windows (CON, NUL, COM1, `aux.txt`…) gets a `_`
+ * before it, a name ending in a dot or a space one after it.
  */
 export function downloadName (name: string): string {
-  return safeFileName(name).replace(/^\.+/, '_')
+  let clean = safeFileName(name).replace(/[<>:"|?*]/g, '_').replace(/^\.+/, '_')
+  if (WINDOWS_RESERVED.test(clean)) clean = `_${clean}`
+  if (/[. ]$/.test(clean)) clean = `${clean}_`
+  // (a `_` added to a name of 255 bytes: cut again, its extension kept)
+  const ext = extname(clean)
+  const tail = ext.length <= 16 ? ext : ''
+  clean = fitName(clean.slice(0, clean.length - tail.length), tail)
+  return /[. ]$/.test(clean) ? `${clean.slice(0, -1)}_` : clean
 }
 
 async function remove (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo): Promise<number> {
@@ -277,14 +307,18 @@ async function remove (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo): P
   if (given === undefined) throw usage('delete needs --token TOKEN: the delete token that send printed (- reads it from stdin)')
   const token = given === '-' ? (await lineFromStdin(io, '--token -')).trim() : given
   if (!TOKEN.test(token)) throw usage('the delete token is not one: base64url characters, as send printed it')
-  const answer = await request(`${link.base}/msg/${link.id}`, { method: 'DELETE', headers: { 'x-delete-token': token } })
+  const answer = await request(`${link.base}/msg/${link.id}`, { method: 'DELETE', headers: { 'x-delete-token': token } }, timeoutFor(env))
   if (answer.status === 404) throw new CliError(EXIT.notFound, 'not found: no such message (expired, burned or deleted already), or the delete token is wrong')
   if (answer.status !== 204) throw unexpected(answer)
   io.out('deleted\n')
   return EXIT.ok
 }
 
-export async function main (argv: string[], env: NodeJS.ProcessEnv, io: MissiveIo): Promise<number> {
+export async function main (argv: string[], env: NodeJS.ProcessEnv, given: MissiveIo): Promise<number> {
+  // Every line on stderr, whatever it says (a name, a type, a server's message, the text that
+  // comes with a file), has its control characters shown as escapes: stderr is a terminal
+  // more often than not. Stdout is written as is but to a terminal (textOut).
+  const io: MissiveIo = { ...given, err: (line) => { given.err(forTerminal(line)) } }
   const prompter = prompterFor(env, io.err)
   try {
     const [command, ...rest] = argv

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { newLinkSecret, readTokenFor, seal } from '../../routes/web/envelope.js'
 import { EXIT } from '../../src/cli/missive/errors.js'
 import { createMessage } from '../helper.js'
-import { closedPort, missive, type Run, type RunOptions, serve } from './missive-helper.js'
+import { closedPort, fakeServer, missive, type Run, type RunOptions, serve } from './missive-helper.js'
 
 const KEY = 'k'.repeat(43)
 const ID = 'i'.repeat(22)
@@ -47,6 +47,9 @@ t.test('usage mistakes: exit 2, before any request (the server here is a closed 
     [['read', 'https://example.com/elsewhere'], /not a Missive link/],
     [['read', `https://example.com/msg/${ID.slice(1)}#${KEY}`], /the id in the link is incomplete/],
     [['read', `https://example.com/msg/${ID}#${KEY.slice(3)}`], /the key in the link \(after #\) is incomplete: 43 characters expected, got 40/],
+    [['read', '-', '--passphrase-stdin'], /read - takes the link from stdin: the passphrase cannot come from there too/, { input: `${link}\npw\n` }],
+    [['read', '-'], /read -: stdin is empty/],
+    [['read', '-'], /the link is not a URL/, { input: 'not a link\n' }],
     [['delete', link], /delete needs --token/],
     [['delete', link, '--token', 'short'], /the delete token is not one/],
     [['receipt'], /^missive: receipts are not available yet/]
@@ -95,6 +98,79 @@ t.test('a message read with only its id, or whose key does not open it', async (
   const old = await createMessage(served.app, { content, encrypted: true, maxViews: 2 })
   failed(t, await missive(['read', `${served.base}/msg/${old.id}#${KEY}`]), 5, /^missive: the key in the link does not open this message .*; this read used a view: 1 view left$/, 'a key that does not open it')
   failed(t, await missive(['read', `${served.base}/msg/${old.id}`]), 5, /^missive: the message is encrypted and the link has no key .*this read used a view: the message is gone$/, 'encrypted, and no key in the link')
+})
+
+t.test('the server answers what Missive never does: a redirect, 429, no answer, too much (1)', async (t) => {
+  const link = (base: string): string => `${base}/msg/${ID}#${KEY}`
+  const redirect = await fakeServer(t, (req, res) => {
+    res.writeHead(302, { location: 'https://elsewhere.example/' }).end()
+  })
+  failed(t, await missive(['read', link(redirect)]), 1, /^missive: the server redirects to https:\/\/elsewhere\.example\/: use that address with --url$/, 'a 302 (not followed)')
+  failed(t, await missive(['send'], { input: 'x', env: { MISSIVE_URL: redirect } }), 1, /the server redirects to/, 'a 302 to send')
+
+  const limited = await fakeServer(t, (req, res) => {
+    res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '42' }).end('{"statusCode":429,"message":"slow down"}')
+  })
+  failed(t, await missive(['read', link(limited)]), 1, /^missive: the server is rate limiting this address: retry in 42 s$/, 'a 429')
+  failed(t, await missive(['send'], { input: 'x', env: { MISSIVE_URL: limited } }), 1, /rate limiting/, 'a 429 to send')
+
+  const silent = await fakeServer(t, () => {}) // takes the request, never answers
+  const started = Date.now()
+  const timedOut = await missive(['read', link(silent)], { env: { MISSIVE_TEST_TIMEOUT_MS: '500' } })
+  failed(t, timedOut, 1, /^missive: cannot reach http:\/\/127\.0\.0\.1:\d+: no answer within 0\.5 s$/, 'no answer: the timeout')
+  t.ok(Date.now() - started < 20_000, 'MISSIVE_TEST_TIMEOUT_MS (NODE_ENV=test) shortened the 30 s')
+
+  const big = 2 * 1024 * 1024 + 1
+  const huge = await fakeServer(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(big) }).end('"'.padEnd(big, 'x'))
+  })
+  failed(t, await missive(['read', link(huge)]), 1, /^missive: the answer from the server is over 2 MiB/, 'an answer over 2 MiB, declared')
+  const chunked = await fakeServer(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }) // no Content-Length: counted as it comes
+    const chunk = 'x'.repeat(64 * 1024)
+    let sent = 0
+    const more = (): void => {
+      while (sent < 40) { sent++; if (!res.write(chunk)) { res.once('drain', more); return } }
+      res.end()
+    }
+    more()
+  })
+  failed(t, await missive(['send'], { input: 'x', env: { MISSIVE_URL: chunked } }), 1, /over 2 MiB/, 'an answer over 2 MiB, chunked')
+  const justUnder = await fakeServer(t, (req, res) => {
+    res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `bad\u001b[2J\n${'y'.repeat(2 * 1024 * 1024 - 100)}`.slice(0, 2 * 1024 * 1024 - 40) }))
+  })
+  const under = await missive(['send'], { input: 'x', env: { MISSIVE_URL: justUnder } })
+  t.equal(under.code, 1)
+  t.equal(under.lines.length, 1, 'a server\'s message with a newline stays on one line')
+  t.match(under.last, /^missive: the server answered 400: bad\\u001b\[2J\\u000ayyy/, 'under 2 MiB is read; its controls shown as escapes, on stderr always')
+  t.notOk(under.err.includes('\u001b'), 'no ESC reaches stderr')
+})
+
+t.test('content that is not an envelope this version opens: exit 5, the view said', async (t) => {
+  const served = await serve(t)
+  const secret = newLinkSecret()
+  const readToken = await readTokenFor(secret)
+  const malformed = await createMessage(served.app, { content: 'v1.AQ', encrypted: true, maxViews: 2, readToken })
+  failed(t, await missive(['read', `${served.base}/msg/${malformed.id}#${secret}`]), 5, /^missive: the message is cut short; this read used a view: 1 view left$/, 'MALFORMED')
+  const newer = await createMessage(served.app, { content: `v2.${'A'.repeat(80)}`, encrypted: true, maxViews: 1, readToken })
+  failed(t, await missive(['read', `${served.base}/msg/${newer.id}#${secret}`]), 5, /^missive: this message was made by a newer version of Missive; this read used a view: the message is gone$/, 'UNSUPPORTED_VERSION')
+})
+
+t.test('the passphrase prompt: empty when sending (4), cancelled (130)', async (t) => {
+  const served = await serve(t)
+  const env = { MISSIVE_URL: served.base }
+  const check = (run: Run, code: number, line: RegExp, name: string): void => {
+    t.equal(run.code, code, `${name}: exit ${code} (${run.err.trim()})`)
+    t.match(run.last, line, name)
+    t.notMatch(run.err, /\n\s+at |Error:/, `${name}: no stack trace`)
+    t.equal(run.out, '', `${name}: nothing on stdout`)
+  }
+  check(await missive(['send', '--passphrase-prompt'], { input: 'x', env: { ...env, MISSIVE_TEST_PASSPHRASES: '' } }), 4, /^missive: the passphrase is empty$/, 'an empty passphrase')
+  check(await missive(['send', '--passphrase-prompt'], { input: 'x', env: { ...env, MISSIVE_TEST_PASSPHRASES: '\u0004' } }), 130, /^missive: cancelled$/, 'cancelled at the first prompt')
+  check(await missive(['send', '--passphrase-prompt'], { input: 'x', env: { ...env, MISSIVE_TEST_PASSPHRASES: 'pw\n\u0004' } }), 130, /^missive: cancelled$/, 'cancelled at the second')
+  const secret = newLinkSecret()
+  const locked = await createMessage(served.app, { content: await seal({ text: 'x' }, secret, 'pw', { iterations: 1000 }), encrypted: true, maxViews: 2, readToken: await readTokenFor(secret) })
+  check(await missive(['read', `${served.base}/msg/${locked.id}#${secret}`], { env: { MISSIVE_TEST_PASSPHRASES: 'wrong\n\u0004' } }), 130, /^missive: cancelled; this read used a view: 1 view left$/, 'cancelled when reading')
 })
 
 t.test('local input and output: exit 6, nothing sent, no view used', async (t) => {

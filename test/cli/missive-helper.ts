@@ -2,6 +2,7 @@
 // real server listening on a loopback port, the way a person runs it.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +21,21 @@ export async function serve (t: Test, config: ConfigOverrides = {}): Promise<Ser
   const app = await build(t, { config, logs })
   await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, logs }
+}
+
+/**
+ * A tiny HTTP server on 127.0.0.1 answering with `handler` (a redirect, a 429, an answer too
+ * large, no answer at all): what the real app never does. Closed when the test ends.
+ */
+export async function fakeServer (t: Test, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createHttpServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  server.unref() // (never what keeps the test process alive)
+  t.teardown(async () => {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => { resolve() }))
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
 /** A loopback port nothing listens on. */

@@ -5,9 +5,13 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes, createCipheriv } from 'node:crypto'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { newLinkSecret, open, readTokenFor, seal } from '../../routes/web/envelope.js'
+import { downloadName } from '../../src/cli/missive.js'
+import { numberedName } from '../../src/cli/missive/files.js'
+import { forTerminal, oneLine } from '../../src/cli/missive/terminal.js'
 import { createMessage } from '../helper.js'
 import { deleteTokenOf, missive, missiveEntry, partsOf, serve, type Served } from './missive-helper.js'
 
@@ -92,13 +96,20 @@ t.test('a file round trip: its name and type inside, saved under its name, never
   t.equal(exists.code, 6)
   t.match(exists.last, /^missive: cannot write .*report\.pdf: it exists/)
   t.equal(exists.lines.length, 1, 'one line')
+  t.equal(exists.out, '', '-o over a file: refused before the fetch, no view')
+  writeFileSync(join(out, 'report (1).pdf'), 'taken too')
   const collision = await missive(['read', link], { cwd: out })
-  t.equal(collision.code, 6, 'its own name is taken: an error, not an overwrite')
-  t.match(collision.last, /it exists .*this read used a view: 1 view left \(read it again with -o FILE\)/, 'checked before the fetch with -o (no view), after it without')
-  t.same(readFileSync(join(out, 'report.pdf')), bytes, 'the existing file is untouched')
+  t.equal(collision.code, 0, `its own name is taken after the fetch: saved under the next free name, never lost: ${collision.err}`)
+  t.same(readFileSync(join(out, 'report (2).pdf')), bytes, 'report (2).pdf: report (1).pdf was taken too')
+  t.equal(statSync(join(out, 'report (2).pdf')).mode & 0o777, 0o600)
+  t.match(collision.err, /report\.pdf exists: saving as report \(2\)\.pdf instead\n/, 'stderr says where')
+  t.match(collision.err, /saved report \(2\)\.pdf \(5000 bytes, application\/pdf\)/)
+  t.same(readFileSync(join(out, 'report.pdf')), bytes, 'the existing files are untouched')
+  t.equal(readFileSync(join(out, 'report (1).pdf'), 'utf8'), 'taken too')
   const other = await missive(['read', link, '-o', join(out, 'copy')])
   t.equal(other.code, 0, `-o before the fetch cost no view: ${other.err}`)
   t.same(readFileSync(join(out, 'copy')), bytes)
+  t.equal(other.last, 'that was its last view: the message is gone', 'four views: the API, two reads, this one')
 
   // A hidden name (.envrc, .npmrc) is never dropped into the current directory as is.
   writeFileSync(join(dir, '.envrc'), 'export X=1\n')
@@ -106,6 +117,117 @@ t.test('a file round trip: its name and type inside, saved under its name, never
   const read = await missive(['read', hidden.out.trim()], { cwd: out })
   t.equal(read.code, 0, read.err)
   t.equal(readFileSync(join(out, '_envrc'), 'utf8'), 'export X=1\n', 'saved as _envrc')
+})
+
+t.test('a file whose name and its numbered variants are all taken: exit 6, the view said', async (t) => {
+  const served = await serve(t)
+  const files: Record<string, string> = { 'a.txt': '' }
+  for (let n = 1; n <= 1000; n++) files[`a (${n}).txt`] = ''
+  const dir = t.testdir(files)
+  const link = await sendLikeThePage(served, { file: { name: 'a.txt', type: 'text/plain', bytes: new Uint8Array([1]) } }, undefined, 2)
+  const read = await missive(['read', link], { cwd: dir })
+  t.equal(read.code, 6)
+  t.equal(read.last, 'missive: cannot write a.txt: it exists, and so do a (1).txt to a (1000).txt; this read used a view: 1 view left (read it again with -o FILE)')
+})
+
+t.test('read -: the link from stdin (out of shell history), the passphrase still asked', async (t) => {
+  const served = await serve(t)
+  const link = await sendLikeThePage(served, { text: 'from a piped link' }, 'pw', 2)
+  const read = await missive(['read', '-'], { input: `${link}\nignored second line\n`, env: { MISSIVE_TEST_PASSPHRASES: 'pw' } })
+  t.equal(read.code, 0, read.err)
+  t.equal(read.out, 'from a piped link')
+  t.match(read.err, /this message needs its passphrase: /, 'asked on the prompt, not on stdin (which held the link)')
+  const noPrompt = await missive(['read', '-'], { input: `${link}\n` })
+  t.equal(noPrompt.code, 4, 'no terminal and no hook: the passphrase cannot come from stdin too')
+})
+
+t.test('the download name: hidden, Windows-reserved, trailing dots and spaces, <>:"|?*, bidi', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['report.pdf', 'report.pdf'],
+    ['.envrc', '_envrc'],
+    ['..npmrc', '_npmrc'],
+    ['a<b>c:d"e|f?g*h.txt', 'a_b_c_d_e_f_g_h.txt'],
+    ['CON', '_CON'],
+    ['nul.txt', '_nul.txt'],
+    ['Com1.tar.gz', '_Com1.tar.gz'],
+    ['lpt9', '_lpt9'],
+    ['aux ', '_aux'], // (safeFileName trims)
+    ['COM10', 'COM10'],
+    ['console.log', 'console.log'],
+    ['notes.', 'notes._'],
+    ['notes...', 'notes..._'],
+    ['invoice\u202Egpj.exe', 'invoicegpj.exe'],
+    ['zero\u200Bwidth\u0007.txt', 'zerowidth.txt'],
+    ['../../etc/passwd', 'passwd']
+  ]
+  for (const [name, expected] of cases) t.equal(downloadName(name), expected, JSON.stringify(name))
+  const long = downloadName(`${'n'.repeat(254)}.`)
+  t.equal(Buffer.byteLength(long), 255, 'a `_` added to a name of 255 bytes: still 255')
+  t.match(long, /n\._$/, 'its last dot kept, then the `_`')
+  t.equal(Buffer.byteLength(numberedName(`${'é'.repeat(125)}.pdf`, 7)), 254, 'a numbered name stays within 255 bytes, never cut inside a character')
+  t.match(numberedName(`${'é'.repeat(125)}.pdf`, 7), / \(7\)\.pdf$/, 'its number and extension kept')
+  t.equal(numberedName('_envrc', 3), '_envrc (3)')
+})
+
+t.test('control characters from the sender: escaped on a terminal, bytes as they are in a pipe', async (t) => {
+  const served = await serve(t)
+  const text = 'red \u001b[31malert\u001b]0;title\u0007 csi\u009b2J del\u007f tab\tend\n'
+  const escaped = 'red \\u001b[31malert\\u001b]0;title\\u0007 csi\\u009b2J del\\u007f tab\tend\n'
+  t.equal(forTerminal(text), escaped, 'C0 but \\t and \\n, DEL and C1 as visible \\uXXXX')
+  t.equal(oneLine('a\nb\tc'), 'a\\u000ab\\u0009c')
+
+  const piped = await missive(['read', await sendLikeThePage(served, { text }, undefined, 1)])
+  t.equal(piped.code, 0, piped.err)
+  t.equal(piped.out, text, 'a pipe gets the exact text, controls and all')
+
+  // -o -: the text that comes with a file goes to stderr, always cleaned
+  const both = await sendLikeThePage(served, { text, file: { name: 'x.bin', type: 'application/octet-stream', bytes: new Uint8Array([0x1b, 0x5b, 0x32, 0x4a]) } })
+  const toStdout = await missive(['read', both, '-o', '-'])
+  t.equal(toStdout.code, 0, toStdout.err)
+  t.same(toStdout.stdout, Buffer.from([0x1b, 0x5b, 0x32, 0x4a]), 'a piped file: its bytes as they are')
+  t.ok(toStdout.err.includes(escaped.trimEnd()), 'stderr: the text with its controls escaped')
+  // eslint-disable-next-line no-control-regex
+  t.notOk(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(toStdout.err), 'no control character on stderr')
+})
+
+t.test('on a terminal (script(1)): the text\'s controls shown as escapes', { skip: spawnSync('script', ['--version']).status !== 0 ? 'script(1) is not installed' : false }, async (t) => {
+  const served = await serve(t)
+  const link = await sendLikeThePage(served, { text: 'before \u001b[2J\u001b]0;pwned\u0007\u009b31m after' })
+  const { code, screen } = await onTerminal(t, ['read', link], [])
+  t.equal(code, 0)
+  t.match(screen, /before \\u001b\[2J\\u001b\]0;pwned\\u0007\\u009b31m after/, 'shown as escapes')
+  t.notOk(screen.includes('\u001b'), 'no ESC reached the terminal')
+  t.notOk(screen.includes('\u0007') || screen.includes('\u009b') || screen.includes('\u00c2\u009b'), 'nor BEL, nor the C1 CSI')
+})
+
+/** the stand-in's build: a client that says it ran, and a mark for each build */
+const BUILD = `import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
+mkdirSync('dist/src/cli', { recursive: true })
+writeFileSync('dist/src/cli/missive.js', 'export async function run () { console.log("ran", ...process.argv.slice(2)) }')
+appendFileSync('built', 'once')
+console.log('build output')
+`
+
+t.test('bin/missive.js builds with the project\'s build (npm run build) when dist/ is missing, and only then', async (t) => {
+  // a copy of the bin in a stand-in project whose "build" writes a client and marks that it ran
+  const dir = t.testdir({
+    bin: { 'missive.js': readFileSync(new URL('../../bin/missive.js', import.meta.url), 'utf8') },
+    'package.json': JSON.stringify({ name: 'stand-in', private: true, type: 'module', scripts: { build: 'node build.mjs' } }),
+    'build.mjs': BUILD
+  })
+  const runBin = (): { status: number | null, stdout: string, stderr: string } => {
+    const run = spawnSync(process.execPath, [join(dir, 'bin', 'missive.js'), 'read', '-'], { cwd: tmpdir(), encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr }
+  }
+  const first = runBin()
+  t.equal(first.status, 0, first.stderr)
+  t.equal(first.stdout, 'ran read -\n', 'stdout: the command\'s own output only')
+  t.match(first.stderr, /dist\/ is missing: building it once \(npm run build\)/)
+  t.match(first.stderr, /build output/, 'the build\'s own output on stderr')
+  t.equal(readFileSync(join(dir, 'built'), 'utf8'), 'once', 'npm run build ran, from the package root')
+  const second = runBin()
+  t.equal(second.stdout, 'ran read -\n')
+  t.equal(readFileSync(join(dir, 'built'), 'utf8'), 'once', 'not again: dist/src/cli/missive.js is there')
 })
 
 t.test('passphrase: asked twice when sending; a wrong one is asked again without a second view', async (t) => {

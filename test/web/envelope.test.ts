@@ -70,6 +70,29 @@ t.test('a file name and type travel only inside, made safe on both sides', async
   t.equal(Buffer.byteLength(safeFileName('é'.repeat(200))), 254, 'cut to 255 bytes of UTF-8, never inside a character')
 })
 
+t.test('a file name loses its format characters too: bidi overrides, zero-width characters (\\p{Cc}, \\p{Cf})', async (t) => {
+  // 'invoice\u202Egpj.exe' is shown as "invoiceexe.jpg": an executable that looks like a picture
+  t.equal(safeFileName('invoice\u202Egpj.exe'), 'invoicegpj.exe', 'no U+202E (right-to-left override)')
+  for (const ch of ['\u202A', '\u202B', '\u202C', '\u202D', '\u202E', '\u2066', '\u2067', '\u2068', '\u2069', '\u200E', '\u200F', '\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF', '\u00AD']) {
+    t.equal(safeFileName(`a${ch}b.txt`), 'ab.txt', `U+${ch.codePointAt(0)?.toString(16).toUpperCase().padStart(4, '0')} removed`)
+  }
+  for (const ch of ['\u0000', '\u001b', '\u007f', '\u0085', '\u009b']) {
+    t.equal(safeFileName(`a${ch}b.txt`), 'ab.txt', `control U+${ch.codePointAt(0)?.toString(16).toUpperCase().padStart(4, '0')} removed (C0, DEL, C1)`)
+  }
+  t.equal(safeFileName('dir\u202E/evil\u202Etxt.exe'), 'eviltxt.exe', 'and the directory part still goes')
+  t.equal(safeFileName('\u202E\u200B'), 'file', 'nothing left: file')
+  t.equal(safeFileName('ünïcödé 😀.txt'), 'ünïcödé 😀.txt', 'letters and emoji stay')
+  t.equal(safeFileName(`${'\u202E'.repeat(300)}${'a'.repeat(300)}`).length, 255, 'stripped before the 255-byte cut')
+  const secret = newLinkSecret()
+  const opened = await open(await seal({ file: { name: 'invoice\u202Egpj.exe', type: 'application/octet-stream', bytes: new Uint8Array([1]) } }, secret), secret)
+  t.equal(opened.file?.name, 'invoicegpj.exe', 'through seal and open')
+})
+
+t.test('the iteration cap: 5× the default', async (t) => {
+  t.equal(MAX_PBKDF2_ITERATIONS, 3_000_000)
+  t.equal(MAX_PBKDF2_ITERATIONS, 5 * PBKDF2_ITERATIONS)
+})
+
 t.test('cutting a long file name takes linear time (a crafted envelope must not hang the reader)', async (t) => {
   // A sender writes the meta JSON, so a name of tens of thousands of characters can arrive,
   // and unpack() passes it to safeFileName. (Fails today: it drops one character at a time and

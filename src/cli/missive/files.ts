@@ -3,6 +3,7 @@
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { CliError, EXIT } from './errors.js'
+import { fitUtf8 } from '../../../routes/web/envelope.js'
 
 /** A few common types, so the page can offer a sensible download; anything else is octet-stream. */
 const TYPES: Record<string, string> = {
@@ -57,6 +58,27 @@ export function readInputFile (path: string, maxBytes: number): { name: string, 
   }
 }
 
+export const MAX_NAME_BYTES = 255
+/** how many `name (n).ext` are tried when a file's own name is taken */
+export const MAX_NUMBERED = 1000
+const encoder = new TextEncoder()
+
+/**
+ * `stem + tail` within 255 bytes of UTF-8 (a file system's limit on one name): the stem is cut,
+ * in one pass and never inside a character, so that the tail (an extension, ` (2).pdf`) stays.
+ */
+export function fitName (stem: string, tail: string): string {
+  return fitUtf8(stem, MAX_NAME_BYTES - encoder.encode(tail).length) + tail
+}
+
+/** `report.pdf` → `report (2).pdf`; `_envrc` → `_envrc (2)` */
+export function numberedName (name: string, n: number): string {
+  const ext = extname(name)
+  // (an "extension" of most of the name, or a long one, is not one: number the end instead)
+  const tail = ext.length > 0 && ext.length <= 16 ? ext : ''
+  return fitName(name.slice(0, name.length - tail.length), ` (${n})${tail}`)
+}
+
 /** An output file made before anything is fetched, so that a mistake costs no view. */
 export class OutputFile {
   private written = false
@@ -69,6 +91,23 @@ export class OutputFile {
     } catch (err) {
       throw new CliError(EXIT.local, `cannot write ${path}: ${reason(err)}`)
     }
+  }
+
+  /**
+   * `name` in the current directory, or when it is taken the first free one of `name (1).ext`
+   * … `name (${MAX_NUMBERED}).ext`: for a file already fetched, whose view is spent, a clash
+   * must not lose it. Each try is O_EXCL, so nothing is ever overwritten.
+   */
+  static createFree (name: string): OutputFile {
+    for (let n = 0; n <= MAX_NUMBERED; n++) {
+      const path = n === 0 ? name : numberedName(name, n)
+      try {
+        return new OutputFile(path, openSync(path, 'wx', 0o600))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new CliError(EXIT.local, `cannot write ${path}: ${reason(err)}`)
+      }
+    }
+    throw new CliError(EXIT.local, `cannot write ${name}: it exists, and so do ${numberedName(name, 1)} to ${numberedName(name, MAX_NUMBERED)}`)
   }
 
   write (bytes: Uint8Array): void {

@@ -3,7 +3,8 @@
 // stdin, so that `missive send --passphrase-prompt < secret.txt` can still ask.
 //
 // Tests only: with NODE_ENV=test, MISSIVE_TEST_PASSPHRASES ("one\ntwo") answers the prompts in
-// turn, and the prompts go to stderr. Outside tests the variable is ignored.
+// turn, and the prompts go to stderr; an answer that is the single character U+0004 (what
+// Ctrl-D on an empty line sends) cancels, as on a terminal. Outside tests the variable is ignored.
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { StringDecoder } from 'node:string_decoder'
 import { ReadStream } from 'node:tty'
@@ -19,6 +20,9 @@ export interface Prompter {
 /** there is no terminal to ask on (a pipe, a cron job) */
 export class NoTerminal extends Error { override name = 'NoTerminal' }
 
+/** the test hook's "Ctrl-D on an empty line" */
+const CANCEL = '\u0004'
+
 export function prompterFor (env: NodeJS.ProcessEnv, stderr: (line: string) => void): Prompter {
   const scripted = env.NODE_ENV === 'test' ? env.MISSIVE_TEST_PASSPHRASES : undefined
   if (scripted !== undefined) {
@@ -28,6 +32,7 @@ export function prompterFor (env: NodeJS.ProcessEnv, stderr: (line: string) => v
         stderr(question)
         const answer = answers.shift()
         if (answer === undefined) throw new NoTerminal('no more test passphrases')
+        if (answer === CANCEL) throw new CliError(EXIT.cancelled, 'cancelled')
         return answer
       },
       say: stderr
@@ -70,9 +75,11 @@ async function askOnTerminal (question: string): Promise<string> {
 }
 
 async function askOn (question: string, input: ReadStream, write: (text: string) => void, own: boolean): Promise<string> {
-  write(question)
   try {
+    // (raw mode, echo off, before the question shows: an answer typed as soon as it appears
+    // must not be echoed)
     input.setRawMode(true)
+    write(question)
     return await readHidden(input)
   } finally {
     input.setRawMode(false)
