@@ -72,11 +72,11 @@ export async function createMessage (app: App, body: Record<string, unknown>, he
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
- * The commands Redis runs during `operation`, as seen by MONITOR (commands run inside
- * scripts left out): what an operation costs in commands. `operation` starts once MONITOR
- * is on and has gone quiet, so that warm-up commands are not counted.
+ * The calls Redis runs during `operation`, as seen by MONITOR (commands run inside scripts left
+ * out), each as its arguments: what an operation costs in commands. `operation` starts once
+ * MONITOR is on and has gone quiet, so that warm-up commands are not counted.
  */
-export async function redisCommandsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[]> {
+export async function redisCallsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[][]> {
   const watcher = new Redis(url)
   const monitor = await watcher.monitor()
   // A MONITOR connection can see another client's command (the next watcher's INFO) while
@@ -87,14 +87,19 @@ export async function redisCommandsDuring (test: Test, url: string, operation: (
   const close = (): void => { monitor.disconnect(); watcher.disconnect() }
   test.teardown(close)
   await sleep(100)
-  const seen: string[] = []
+  const seen: string[][] = []
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (!source.includes('lua')) seen.push(String(args[0]).toLowerCase())
+    if (!source.includes('lua')) seen.push(args.map(String))
   })
   await operation()
   await sleep(100)
   close()
   return seen
+}
+
+/** The command names of redisCallsDuring, lower case. */
+export async function redisCommandsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[]> {
+  return (await redisCallsDuring(test, url, operation)).map((call) => String(call[0]).toLowerCase())
 }
 
 /**

@@ -1,5 +1,4 @@
 import type { LightMyRequestResponse } from 'fastify'
-import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import type { App } from '../../src/app.js'
 import type { PrivateSigningJwk, PublicSigningJwk } from '../../src/auth/jwk.js'
@@ -179,25 +178,7 @@ export async function within (limitMs: number, attempt: () => Promise<boolean>):
   }
 }
 
-/**
- * The commands Redis runs during `operation`, with their arguments (MONITOR; commands run
- * inside scripts left out), like redisCommandsDuring in ../helper.ts.
- */
-export async function redisCallsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[][]> {
-  const watcher = new Redis(url)
-  const monitor = await watcher.monitor()
-  test.teardown(() => { monitor.disconnect(); watcher.disconnect() })
-  await sleep(100)
-  const seen: string[][] = []
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (!source.includes('lua')) seen.push(args.map(String))
-  })
-  await operation()
-  await sleep(100)
-  monitor.disconnect()
-  watcher.disconnect()
-  return seen
-}
+export { redisCallsDuring } from '../helper.js'
 
 /** The named log lines (pino JSON) with `event`. */
 export function events (logs: string[], event: string): Array<Record<string, unknown>> {
