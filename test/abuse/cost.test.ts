@@ -54,7 +54,9 @@ t.test('redis: an offence below half the threshold costs no command on its reque
   const during = await redisCommandsDuring(t, url, miss)
   t.notOk(during.includes('evalsha') && during.filter((c) => c === 'evalsha').length > 1, `at most the limiter's sync: ${during.join(' ')}`)
   t.equal(app.abuse.scores.estimate('203.0.113.50'), 2)
+  // The next sync sends it: this flush, or (on a loaded machine, when the test took over a
+  // second since the miss) the once-a-second sync that came first; either way one script.
   const synced = await redisCommandsDuring(t, url, async () => { await app.abuse.scores.flush() })
-  t.ok(synced.includes('evalsha') || synced.includes('eval'), `the sync: one script (${synced.join(' ')})`)
+  t.ok(synced.filter((c) => c === 'evalsha' || c === 'eval').length <= 1, `the sync: at most one script (${synced.join(' ')})`)
   t.equal(await app.abuseStore.score('203.0.113.50', Date.now(), { threshold: 100, halfLifeMs: 600_000, memoryMs: 86_400_000, durationsMs: [60_000] }), 2)
 })
