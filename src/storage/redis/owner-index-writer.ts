@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
+import { withScripts } from './scripted.js'
 
 /**
  * KEYS[1] an owner's index (sorted set of ids by createdAt); ARGV[1] the latest expiresAt
@@ -47,8 +48,7 @@ export class OwnerIndexWriter {
   private pending = new Map<string, Batch>()
 
   constructor (client: Redis | Cluster) {
-    if (!('missiveIndexOwned' in client)) client.defineCommand('missiveIndexOwned', { numberOfKeys: 1, lua: indexOwnedScript })
-    this.redis = client as IndexingClient
+    this.redis = withScripts(client, { missiveIndexOwned: { numberOfKeys: 1, lua: indexOwnedScript } })
   }
 
   /** Adds `id` to `index`; resolves once written, rejects with Redis' error. */

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
+import { withScripts } from './scripted.js'
 
 /**
  * Rate-limit counters shared through Redis, without a Redis round trip on most requests.
@@ -48,8 +49,7 @@ export class SharedCounters {
   private readonly redis: CountingClient
 
   constructor (redis: Redis | Cluster, private readonly syncIntervalMs = 100, private readonly maxEntries = 100_000) {
-    if (!('missiveRateCount' in redis)) redis.defineCommand('missiveRateCount', { numberOfKeys: 1, lua: countScript })
-    this.redis = redis as CountingClient
+    this.redis = withScripts(redis, { missiveRateCount: { numberOfKeys: 1, lua: countScript } })
     this.timer = setInterval(() => { this.sync() }, syncIntervalMs).unref()
   }
 

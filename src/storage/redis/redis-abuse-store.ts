@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { type AbuseStore, decayScore, type ScoreOutcome, type ScoreRule, type StoredBlock } from '../abuse-store.js'
 import { guarded } from '../store-errors.js'
 import { abuseScoreKey, blocksKey, blocksVersionKey } from './keys.js'
+import { withScripts } from './scripted.js'
 
 /**
  * The score step of AbuseStore.addScore, atomic in Redis: decay, add, and at the threshold
@@ -75,9 +76,10 @@ export class RedisAbuseStore implements AbuseStore {
   private readonly redis: AbuseClient
 
   constructor (redis: Redis | Cluster) {
-    if (!('missiveAddScore' in redis)) redis.defineCommand('missiveAddScore', { numberOfKeys: 1, lua: addScoreScript })
-    if (!('missiveChangeBlock' in redis)) redis.defineCommand('missiveChangeBlock', { numberOfKeys: 2, lua: changeBlockScript })
-    this.redis = redis as AbuseClient
+    this.redis = withScripts(redis, {
+      missiveAddScore: { numberOfKeys: 1, lua: addScoreScript },
+      missiveChangeBlock: { numberOfKeys: 2, lua: changeBlockScript }
+    })
   }
 
   async addScore (address: string, weight: number, now: number, rule: ScoreRule): Promise<ScoreOutcome> {

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { type AddClientKeyResult, byAge, clientKeyMax, type ClientKeyStore, type StoredClientKey } from '../client-key-store.js'
 import { guarded } from '../store-errors.js'
 import { apiKeySigningKeysKey } from './keys.js'
+import { withScripts } from './scripted.js'
 
 /** A client key as a field of the hash holds it (the keyid is the field's name). */
 interface StoredJson { a: StoredClientKey['alg'], j: Record<string, string>, c: number }
@@ -31,10 +32,7 @@ export class RedisClientKeyStore implements ClientKeyStore {
   private readonly redis: ScriptedClient
 
   constructor (client: Redis | Cluster) {
-    if (!('missiveClientKeyAdd' in client)) {
-      client.defineCommand('missiveClientKeyAdd', { numberOfKeys: 1, lua: addScript })
-    }
-    this.redis = client as ScriptedClient
+    this.redis = withScripts(client, { missiveClientKeyAdd: { numberOfKeys: 1, lua: addScript } })
   }
 
   async add (keyId: string, key: StoredClientKey, max: number): Promise<AddClientKeyResult> {

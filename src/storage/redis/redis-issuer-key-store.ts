@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { IssuerKeyStore, StoredIssuerKey } from '../issuer-key-store.js'
 import { guarded } from '../store-errors.js'
 import { issuerKeysKey } from './keys.js'
+import { withScripts } from './scripted.js'
 
 /** KEYS[1] the hash; ARGV[1] name, ARGV[2] the key as JSON. Writes unless taken; returns what is stored. */
 const createIfAbsentScript = `
@@ -23,10 +24,7 @@ export class RedisIssuerKeyStore implements IssuerKeyStore {
   private readonly redis: ScriptedClient
 
   constructor (client: Redis | Cluster) {
-    if (!('missiveIssuerKeyCreate' in client)) {
-      client.defineCommand('missiveIssuerKeyCreate', { numberOfKeys: 1, lua: createIfAbsentScript })
-    }
-    this.redis = client as ScriptedClient
+    this.redis = withScripts(client, { missiveIssuerKeyCreate: { numberOfKeys: 1, lua: createIfAbsentScript } })
   }
 
   async createIfAbsent (key: StoredIssuerKey): Promise<StoredIssuerKey> {

@@ -3,6 +3,7 @@ import type { FailureCount, KeyPatch, KeyStore, RevokeResult, Rotation, StoredKe
 import { guarded } from '../store-errors.js'
 import { SameTurnReads } from './same-turn-reads.js'
 import { apiKeyEpochKey, apiKeyIndexKey, apiKeyKey, apiKeyTouchedKey, authFailuresKey, deniedTokenKey } from './keys.js'
+import { withScripts } from './scripted.js'
 
 // A key record is a Redis hash with short field names; an absent field is null.
 // n name, s scopes (space-separated), c createdAt, x expiresAt, u lastUsedAt, r revokedAt,
@@ -76,8 +77,7 @@ export class RedisKeyStore implements KeyStore {
   private readonly sameTurn = new SameTurnReads()
 
   constructor (client: Redis | Cluster, private readonly now: () => number = Date.now) {
-    defineScripts(client)
-    this.redis = client as ScriptedClient
+    this.redis = withScripts(client, KEY_SCRIPTS)
     this.oneNode = !client.isCluster
   }
 
@@ -192,14 +192,13 @@ export class RedisKeyStore implements KeyStore {
   }
 }
 
-function defineScripts (client: Redis | Cluster): void {
-  if ('missiveKeyCreate' in client) return
-  client.defineCommand('missiveKeyCreate', { numberOfKeys: 1, lua: createScript })
-  client.defineCommand('missiveKeyRevoke', { numberOfKeys: 1, lua: revokeScript })
-  client.defineCommand('missiveKeyRotate', { numberOfKeys: 1, lua: rotateScript })
-  client.defineCommand('missiveKeyUpdate', { numberOfKeys: 1, lua: updateScript })
-  client.defineCommand('missiveKeyTouch', { numberOfKeys: 2, lua: touchScript })
-  client.defineCommand('missiveAuthFailure', { numberOfKeys: 1, lua: recordFailureScript })
+const KEY_SCRIPTS = {
+  missiveKeyCreate: { numberOfKeys: 1, lua: createScript },
+  missiveKeyRevoke: { numberOfKeys: 1, lua: revokeScript },
+  missiveKeyRotate: { numberOfKeys: 1, lua: rotateScript },
+  missiveKeyUpdate: { numberOfKeys: 1, lua: updateScript },
+  missiveKeyTouch: { numberOfKeys: 2, lua: touchScript },
+  missiveAuthFailure: { numberOfKeys: 1, lua: recordFailureScript }
 }
 
 function toFailureCount ([count, pttl]: [number, number]): FailureCount {

@@ -6,6 +6,7 @@ import { toStoreError } from '../store-errors.js'
 import { messageKey, ownerIndexKey, viewsKey } from './keys.js'
 import { OwnerIndexWriter } from './owner-index-writer.js'
 import * as scripts from './scripts.js'
+import { withScripts } from './scripted.js'
 
 type ScriptReply = [string, number] | null
 
@@ -39,8 +40,11 @@ export class RedisMessageStore implements MessageStore {
   private readonly ownerIndex: OwnerIndexWriter
 
   constructor (client: Redis | Cluster) {
-    defineScripts(client)
-    this.redis = client as ScriptedClient
+    this.redis = withScripts(client, {
+      missiveCreateWithViews: { numberOfKeys: 2, lua: scripts.createWithViews },
+      missiveConsume: { numberOfKeys: 2, lua: scripts.consume },
+      missivePeek: { numberOfKeys: 2, lua: scripts.peek }
+    })
     this.ownerIndex = new OwnerIndexWriter(client)
   }
 
@@ -179,13 +183,6 @@ export class RedisMessageStore implements MessageStore {
   async close (): Promise<void> {
     // The client belongs to the storage plugin, which quits it.
   }
-}
-
-function defineScripts (client: Redis | Cluster): void {
-  if ('missiveConsume' in client) return
-  client.defineCommand('missiveCreateWithViews', { numberOfKeys: 2, lua: scripts.createWithViews })
-  client.defineCommand('missiveConsume', { numberOfKeys: 2, lua: scripts.consume })
-  client.defineCommand('missivePeek', { numberOfKeys: 2, lua: scripts.peek })
 }
 
 function serialize (m: StoredMessage): string {

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { PolicyStore, StoredPolicy } from '../policy-store.js'
 import { guarded } from '../store-errors.js'
 import { policyKey } from './keys.js'
+import { withScripts } from './scripted.js'
 
 /**
  * KEYS[1] the policy hash; ARGV[1] '1' conditional, '0' not; ARGV[2] the expected version
@@ -33,10 +34,7 @@ export class RedisPolicyStore implements PolicyStore {
   private readonly redis: ScriptedClient
 
   constructor (client: Redis | Cluster) {
-    if (!('missivePolicyCas' in client)) {
-      client.defineCommand('missivePolicyCas', { numberOfKeys: 1, lua: compareAndSetScript })
-    }
-    this.redis = client as ScriptedClient
+    this.redis = withScripts(client, { missivePolicyCas: { numberOfKeys: 1, lua: compareAndSetScript } })
   }
 
   async read (): Promise<StoredPolicy | null> {
