@@ -96,6 +96,9 @@ export default fp(async function abuse (app) {
       return
     }
     const seconds = Math.max(1, Math.ceil(ms / 1000))
+    // The CORS hook comes after this one: its headers here, so a browser client can read the
+    // 429, its code and Retry-After (the plugin is registered by the time a request arrives).
+    app.corsHeadersOutsideHooks?.(request, reply)
     // Answered here, not thrown: the error handler's log line and the onError hooks are work a
     // flood of blocked requests should not buy (the access log still records each one).
     reply.code(429).header('retry-after', String(seconds)).type('application/json; charset=utf-8').send(errorBody(new Blocked(`${seconds} seconds`)))

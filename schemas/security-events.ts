@@ -10,7 +10,7 @@ export const SecurityEventsQuerySchema = Type.Object({
     description: 'the id of the last event seen (the previous page\'s `next`, or the last item\'s id): the page starts after it. ' +
       'Absent: from the oldest event kept; an id older than the oldest kept: from the oldest kept too. Not an event id: 400'
   })),
-  limit: Type.Integer({ minimum: 1, maximum: EVENT_PAGE_MAX, default: 100 })
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: EVENT_PAGE_MAX, default: 100 }))
 }, { additionalProperties: false })
 export type SecurityEventsQuery = Static<typeof SecurityEventsQuerySchema>
 

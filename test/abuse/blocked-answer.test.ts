@@ -18,3 +18,28 @@ t.test('a blocked answer: the contract\'s error body, Retry-After and every secu
   t.ok(logs.some((line) => line.includes(blocked.headers['x-request-id'] as string)), 'the access line')
   t.notOk(logs.some((line) => line.includes('msk_x')), 'nothing of the request\'s credential')
 })
+
+t.test('a blocked answer carries the CORS headers of an allowed origin, so a browser client can read it', async (t) => {
+  const app = await build(t, { config: { CORS_ORIGINS: 'https://app.example.com' } })
+  await app.abuse.blocks.block({ cidr: '192.0.2.0/24', durationSeconds: 120, reason: 'r', by: 'test', callerIp: null })
+  const blocked = await app.inject({ method: 'GET', url: '/msg/AAAAAAAAAAAAAAAAAAAAAA', remoteAddress: '192.0.2.1', headers: { origin: 'https://app.example.com' } })
+  t.equal(blocked.statusCode, 429)
+  t.equal(blocked.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.match(blocked.headers['access-control-expose-headers'], /Retry-After/)
+  const other = await app.inject({ method: 'GET', url: '/msg/AAAAAAAAAAAAAAAAAAAAAA', remoteAddress: '192.0.2.1', headers: { origin: 'https://evil.example.net' } })
+  t.equal(other.headers['access-control-allow-origin'], undefined, 'not for an origin that is not allowed')
+})
+
+t.test('the security routes take JSON only: a text/plain body is a 415, not a 400', async (t) => {
+  const app = await build(t)
+  const { makeKey, withKey } = await import('../api/api-helper.js')
+  const headers = { ...withKey((await makeKey(app, ['security:admin'])).key), 'content-type': 'text/plain' }
+  for (const [method, url] of [['POST', '/api/v1/security/blocks'], ['PUT', '/api/v1/security/policy']] as const) {
+    const res = await app.inject({ method, url, headers, payload: 'cidr=192.0.2.1' })
+    t.equal(res.statusCode, 415, `${method} ${url}`)
+    t.equal(res.json().code, 'UNSUPPORTED_MEDIA_TYPE')
+  }
+  const docs = (await app.inject('/docs/json')).json()
+  const limit = docs.paths['/api/v1/security/events'].get.parameters.find((p: { name: string }) => p.name === 'limit')
+  t.equal(limit.required, false, '/docs/json: the events limit is optional')
+})

@@ -9,6 +9,8 @@ import { blockView } from '../../../src/abuse/blocks.js'
 
 /** Blocks (API.md section 8): who is blocked, a manual block, a lift; scope security:admin. */
 const securityBlockRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // JSON only: a text/plain body gets 415 rather than a confusing 400.
+  app.removeContentTypeParser('text/plain')
   const common = { tags: ['security'], security: eitherCredential('security:admin'), headers: CredentialHeadersSchema }
   const onRequest = app.authorize('security:admin')
 

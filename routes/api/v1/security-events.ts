@@ -20,7 +20,7 @@ const securityEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { after, limit } = request.query
     // a malformed `after` is InvalidEventCursor (400), checked before the store is asked
-    return await app.eventLog.list(after ?? null, limit)
+    return await app.eventLog.list(after ?? null, limit ?? 100)
   })
 }
 
