@@ -78,8 +78,10 @@ export default fp(async function abuse (app) {
 
   const isExempt = exempt === null ? () => false : (ip: string) => exempt.allows(ip)
   function offence (request: FastifyRequest, kind: OffenceKind): void {
-    if (isExempt(request.ip)) return
-    scores.record(clientAddress(request.ip), weights[kind])
+    // (request.ip is a getter that parses X-Forwarded-For behind a proxy: read once)
+    const ip = request.ip
+    if (isExempt(ip)) return
+    scores.record(clientAddress(ip), weights[kind])
   }
   app.decorate('abuse', { blocks, scores, offence })
 
@@ -89,9 +91,10 @@ export default fp(async function abuse (app) {
       done()
       return
     }
-    const ms = blocks.blockedFor(request.ip)
+    const ip = request.ip
+    const ms = blocks.blockedFor(ip)
     // (request.routeOptions builds an object on each read: only for the probes' paths)
-    if (ms === 0 || (isProbePath(request.url) && NEVER_BLOCKED.has(request.routeOptions.url ?? '')) || isExempt(request.ip)) {
+    if (ms === 0 || (isProbePath(request.url) && NEVER_BLOCKED.has(request.routeOptions.url ?? '')) || isExempt(ip)) {
       done()
       return
     }

@@ -73,5 +73,6 @@ export class MemoryAbuseStore implements AbuseStore {
 
   async close (): Promise<void> {
     this.scores.clear()
+    this.blocks.clear()
   }
 }
