@@ -62,6 +62,7 @@ export default fp(async function storage (app) {
   const { config } = app
   let redisClient: RedisClient | null = null
   let store: MessageStore
+  const receiptRetentionMs = config.RECEIPT_RETENTION_SECONDS * 1000
   let keyStore: KeyStore
   let issuerKeyStore: IssuerKeyStore
   let clientKeyStore: ClientKeyStore
@@ -87,7 +88,7 @@ export default fp(async function storage (app) {
     if (!await waitUntilReady(client, STARTUP_WAIT_MS)) {
       app.log.warn('store is not reachable yet: starting anyway, /ready answers 503 until it is')
     }
-    store = new RedisMessageStore(client)
+    store = new RedisMessageStore(client, { receiptRetentionMs })
     keyStore = new RedisKeyStore(client)
     issuerKeyStore = new RedisIssuerKeyStore(client)
     clientKeyStore = new RedisClientKeyStore(client)
@@ -95,7 +96,7 @@ export default fp(async function storage (app) {
     eventLog = new RedisEventLog(client, config.SECURITY_EVENTS_MAX)
   } else {
     app.log.warn('REDIS_URL is not set: using the in-memory store (one process only, messages are lost on restart)')
-    store = new MemoryMessageStore()
+    store = new MemoryMessageStore(Date.now, undefined, { receiptRetentionMs })
     keyStore = new MemoryKeyStore()
     issuerKeyStore = new MemoryIssuerKeyStore()
     clientKeyStore = new MemoryClientKeyStore()

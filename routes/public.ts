@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { errorResponses, MessageIdParamsSchema } from '../schemas/common.js'
+import { ReceiptSchema } from '../schemas/receipt.js'
 import {
   type CreateMessageBody, CreateMessageBodySchema, CreateMessageQuerySchema, DeleteMessageHeadersSchema,
   MessageCreatedSchema, MessageReadSchema, PlainContentSchema, ReadMessageHeadersSchema, ServiceInfoSchema
@@ -128,6 +129,17 @@ const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     await app.messages.deleteWithToken(request.params.id, request.headers['x-delete-token'])
     return reply.code(204).send(null)
   })
+
+  app.get('/msg/:id/receipt', {
+    schema: {
+      summary: 'The creator\'s receipt: was it read, how often, when, how it ended (counts no view)',
+      description: 'Needs the message\'s delete token. Kept RECEIPT_RETENTION_SECONDS after the message ended; never holds content or anything about readers.',
+      params: MessageIdParamsSchema,
+      headers: DeleteMessageHeadersSchema,
+      response: { 200: ReceiptSchema, ...errorResponses(400, 404, 429, 503) }
+    },
+    onRequest: app.readLimit
+  }, async (request) => await app.messages.receiptWithToken(request.params.id, request.headers['x-delete-token']))
 }
 
 export default publicRoutes

@@ -32,6 +32,10 @@ export const EnvSchema = Type.Object({
   PENALTY_EXEMPT_IPS: Type.String({ default: '' }),
   // How many security events the store keeps for GET /api/v1/security/events.
   SECURITY_EVENTS_MAX: Type.Integer({ default: 10000, minimum: 100, maximum: 1_000_000 }),
+  // How long a receipt outlives its message (0: no receipts are kept); at most a year.
+  RECEIPT_RETENTION_SECONDS: Type.Integer({ default: 604800, minimum: 0, maximum: 31_536_000 }),
+  // true lets webhooks reach loopback and private addresses (tests, closed networks).
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false }),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')

@@ -2,6 +2,7 @@ import type { ContentCipher } from './content-cipher.js'
 import { ContentTooLarge, InvalidUtf8, MessageNotFound, TtlTooLong } from './errors.js'
 import { hashToken, newDeleteToken, newMessageId, sameHash } from './ids.js'
 import { isoTime } from './iso-time.js'
+import { receiptView, type ReceiptView } from './receipts/receipt.js'
 import type { MessageStore, StoredMessage } from './storage/message-store.js'
 
 export interface NewMessage {
@@ -149,5 +150,24 @@ export class Messages {
   async deleteOwned (id: string, owner: string): Promise<void> {
     const deleted = await this.store.deleteIf(id, (message) => message.owner === owner)
     if (!deleted) throw new MessageNotFound()
+  }
+
+  /**
+   * The creator's receipt (GET /msg/:id/receipt): counts nothing. A wrong, empty or missing
+   * delete token is MessageNotFound, like an unknown id or a receipt no longer kept.
+   */
+  async receiptWithToken (id: string, deleteToken: string | undefined): Promise<ReceiptView> {
+    if (deleteToken === undefined || deleteToken === '') throw new MessageNotFound()
+    const presented = hashToken(deleteToken)
+    const receipt = await this.store.receipt(id)
+    if (receipt === null || !sameHash(receipt.deleteTokenHash, presented)) throw new MessageNotFound()
+    return receiptView(receipt, this.now())
+  }
+
+  /** The receipt of a message owned by `owner`; anyone else's, or unknown, is MessageNotFound. */
+  async ownedReceipt (id: string, owner: string): Promise<ReceiptView> {
+    const receipt = await this.store.receipt(id)
+    if (receipt === null || receipt.owner !== owner) throw new MessageNotFound()
+    return receiptView(receipt, this.now())
   }
 }

@@ -28,7 +28,9 @@ t.test('defaults are those of API.md', async (t) => {
     LOG_LEVEL: 'info',
     LOG_FILE: undefined,
     tls: null,
-    encryptionKey: null
+    encryptionKey: null,
+    RECEIPT_RETENTION_SECONDS: 604800,
+    WEBHOOK_ALLOW_PRIVATE: false
   })
   t.notOk('jwtSecret' in config, 'no HMAC secret any more: tokens are signed with the issuer keys')
   t.notOk('jwtSecretGenerated' in config)
@@ -47,6 +49,8 @@ t.test('values are read from the environment and coerced', async (t) => {
   t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).trustProxy, '10.0.0.0/8,127.0.0.1')
   t.same(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,redis-b:7001' }).redisClusterNodes, [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }])
   t.equal(loadConfig({ PORT: '' }).PORT, 3000, 'an empty variable counts as unset')
+  t.equal(loadConfig({ RECEIPT_RETENTION_SECONDS: '0' }).RECEIPT_RETENTION_SECONDS, 0, '0: no receipts')
+  t.equal(loadConfig({ WEBHOOK_ALLOW_PRIVATE: 'true' }).WEBHOOK_ALLOW_PRIVATE, true)
 })
 
 t.test('each bad value: one line that names the variable, never its value', async (t) => {
@@ -57,6 +61,9 @@ t.test('each bad value: one line that names the variable, never its value', asyn
     [{ PORT: 'abc' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
     [{ PORT: '-1' }, 'PORT'],
+    [{ RECEIPT_RETENTION_SECONDS: '-1' }, 'RECEIPT_RETENTION_SECONDS'],
+    [{ RECEIPT_RETENTION_SECONDS: 'week' }, 'RECEIPT_RETENTION_SECONDS'],
+    [{ WEBHOOK_ALLOW_PRIVATE: 'sometimes' }, 'WEBHOOK_ALLOW_PRIVATE'],
     [{ NODE_ENV: 'production' }, 'PUBLIC_URL'],
     [{ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }, 'PUBLIC_URL'],
     [{ PUBLIC_URL: 'missive.example.com' }, 'PUBLIC_URL'],

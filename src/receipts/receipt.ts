@@ -42,7 +42,10 @@ export interface ReceiptView {
 
 /** A new message's receipt: live, no view yet. */
 export function newReceipt (message: { id: string, createdAt: number, expiresAt: number, maxViews: number | null, owner: string | null, deleteTokenHash: string }): StoredReceipt {
-  return { ...message, views: 0, firstViewedAt: null, lastViewedAt: null, ended: null }
+  // Field by field: the message passed in is usually the whole stored message, and a receipt
+  // must never hold its content or read token.
+  const { id, createdAt, expiresAt, maxViews, owner, deleteTokenHash } = message
+  return { id, createdAt, expiresAt, maxViews, owner, deleteTokenHash, views: 0, firstViewedAt: null, lastViewedAt: null, ended: null }
 }
 
 /** The receipt after a successful read at `now` that left `remainingViews` (0: it burned). */

@@ -1,3 +1,5 @@
+import type { StoredReceipt } from '../receipts/receipt.js'
+
 /** A message as the store keeps it. Times are epoch milliseconds. */
 export interface StoredMessage {
   readonly id: string
@@ -33,6 +35,11 @@ export interface OwnedPage {
   readonly nextCursor: string | null
 }
 
+export interface MessageStoreOptions {
+  /** how long a receipt outlives its message (RECEIPT_RETENTION_SECONDS × 1000); 0: no receipts */
+  receiptRetentionMs?: number
+}
+
 /**
  * The one storage interface for messages, with a Redis and an in-memory implementation
  * that pass the same contract tests (test/storage/message-store.contract.ts).
@@ -49,8 +56,19 @@ export interface MessageStore {
    * so a read without the right token never counts a view, however reads race.
    */
   consume (id: string, readTokenHash?: string | null): Promise<ConsumedMessage | null>
-  /** Deletes the message when `check` accepts it; false when unknown or refused. */
+  /**
+   * Deletes the message when `check` accepts it; false when unknown or refused. The receipt
+   * says "deleted" from the same step on.
+   */
   deleteIf (id: string, check: (message: StoredMessage) => boolean): Promise<boolean>
+  /**
+   * The message's receipt (API.md section 1), counting nothing: kept from create until
+   * `receiptRetentionMs` after the message ended (burned, deleted or expired), then null.
+   * Every successful consume updates it in its own atomic step (so its views equal the
+   * successful reads, however they race), and so does a delete. Always null when the store
+   * was made with no retention (RECEIPT_RETENTION_SECONDS=0).
+   */
+  receipt (id: string): Promise<StoredReceipt | null>
   /** The owner's live messages, newest first. */
   listOwned (owner: string, limit: number, cursor: string | null): Promise<OwnedPage>
   /** Resolves when the store answers; rejects with StoreUnavailable otherwise. */

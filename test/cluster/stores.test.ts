@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { RedisAbuseStore } from '../../src/storage/redis/redis-abuse-store.js'
 import { RedisClientKeyStore } from '../../src/storage/redis/redis-client-key-store.js'
 import { RedisIssuerKeyStore } from '../../src/storage/redis/redis-issuer-key-store.js'
@@ -11,16 +11,18 @@ import { abuseStoreContract } from '../storage/abuse-store.contract.js'
 import { clientKeyStoreContract } from '../storage/client-key-store.contract.js'
 import { issuerKeyStoreContract } from '../storage/issuer-key-store.contract.js'
 import { keyStoreContract } from '../storage/key-store.contract.js'
-import { message, messageStoreContract } from '../storage/message-store.contract.js'
+import { message, messageStoreContract, receiptContract, type StoreUnderTest, TEST_RECEIPT_RETENTION_MS } from '../storage/message-store.contract.js'
 import { replayStoreContract } from '../storage/replay-store.contract.js'
 import { clusterClient, testCluster } from './cluster.js'
 
 t.test('message store contract on a 3-master Redis Cluster', async (t) => {
   const cluster = await testCluster()
-  messageStoreContract(t, async (t) => {
+  const setup = async (t: Test): Promise<StoreUnderTest> => {
     await cluster.flushAll()
-    return { store: new RedisMessageStore(await clusterClient(t, cluster)), elapse: sleep }
-  })
+    return { store: new RedisMessageStore(await clusterClient(t, cluster), { receiptRetentionMs: TEST_RECEIPT_RETENTION_MS }), elapse: sleep }
+  }
+  messageStoreContract(t, setup)
+  receiptContract(t, setup)
 })
 
 keyStoreContract(t, 'key store on a 3-master Redis Cluster', async (t) => {

@@ -1,5 +1,6 @@
 import type { Test } from 'tap'
 import { hashToken, newMessageId } from '../../src/ids.js'
+import * as receiptRules from '../../src/receipts/receipt.js'
 import type { MessageStore, StoredMessage } from '../../src/storage/message-store.js'
 
 export interface StoreUnderTest {
@@ -169,5 +170,146 @@ export function messageStoreContract (t: Test, setup: (t: Test) => Promise<Store
   t.test('ping resolves while the store answers', async (t) => {
     const { store } = await setup(t)
     await t.resolves(store.ping())
+  })
+}
+
+/** The receipt retention the receipt contract's stores are made with (short, so Redis can wait it out). */
+export const TEST_RECEIPT_RETENTION_MS = 1500
+
+/**
+ * Receipts (API.md section 1): what every MessageStore made with a receipt retention of
+ * TEST_RECEIPT_RETENTION_MS must do. Runs on memory, Redis and the Redis Cluster.
+ */
+export function receiptContract (t: Test, setup: (t: Test) => Promise<StoreUnderTest>): void {
+  const { receiptView } = receiptRules
+
+  t.test('a new message has a live receipt with no view; reads count without the receipt counting any', async (t) => {
+    const { store } = await setup(t)
+    const m = message({ maxViews: 3, owner: 'ownerkey0001' })
+    await store.create(m)
+    const fresh = await store.receipt(m.id)
+    t.same(fresh, { id: m.id, createdAt: m.createdAt, expiresAt: m.expiresAt, maxViews: 3, views: 0, firstViewedAt: null, lastViewedAt: null, ended: null, owner: 'ownerkey0001', deleteTokenHash: m.deleteTokenHash })
+    t.same(await store.receipt(m.id), fresh, 'asking again counts nothing')
+    t.equal((await store.consume(m.id))?.remainingViews, 2, 'the message still has its views')
+  })
+
+  t.test('each read counts on the receipt: first and last view times, then burned at the last view', async (t) => {
+    const { store, elapse } = await setup(t)
+    const m = message({ maxViews: 2 })
+    await store.create(m)
+    await store.consume(m.id)
+    const once = await store.receipt(m.id)
+    t.equal(once?.views, 1)
+    t.ok(once?.firstViewedAt !== null && once?.firstViewedAt === once?.lastViewedAt)
+    await elapse(20)
+    await store.consume(m.id)
+    const burned = await store.receipt(m.id)
+    t.equal(burned?.views, 2)
+    t.equal(burned?.firstViewedAt, once?.firstViewedAt, 'the first view stays')
+    t.ok((burned?.lastViewedAt ?? 0) > (once?.lastViewedAt ?? Infinity), 'the last view moved')
+    t.same(burned?.ended, { state: 'burned', at: burned?.lastViewedAt })
+    t.equal(receiptView(burned!, Date.now()).state, 'burned')
+    t.equal(await store.consume(m.id), null, 'the message is gone')
+  })
+
+  t.test('an unlimited message: every read counts, the receipt stays live', async (t) => {
+    const { store } = await setup(t)
+    const m = message()
+    await store.create(m)
+    for (let i = 0; i < 3; i++) await store.consume(m.id)
+    const receipt = await store.receipt(m.id)
+    t.equal(receipt?.views, 3)
+    t.equal(receipt?.maxViews, null)
+    t.equal(receipt?.ended, null)
+  })
+
+  t.test('reads refused for a missing or wrong read token count nothing on the receipt', async (t) => {
+    const { store } = await setup(t)
+    const token = hashToken('receipt-read-token-0123456789')
+    const m = message({ maxViews: 2, readTokenHash: token })
+    await store.create(m)
+    await store.consume(m.id)
+    await store.consume(m.id, hashToken('wrong-read-token-0123456789'))
+    t.equal((await store.receipt(m.id))?.views, 0)
+    await store.consume(m.id, token)
+    t.equal((await store.receipt(m.id))?.views, 1)
+  })
+
+  t.test('under 50 racing readers the receipt counts exactly the successful reads', async (t) => {
+    const { store } = await setup(t)
+    const counted = message({ maxViews: 7 })
+    const unlimited = message()
+    await store.create(counted)
+    await store.create(unlimited)
+    const reads = await Promise.all(Array.from({ length: 50 }, async (_, i) => await store.consume(i % 2 === 0 ? counted.id : unlimited.id)))
+    const servedCounted = reads.filter((r) => r?.id === counted.id).length
+    const servedUnlimited = reads.filter((r) => r?.id === unlimited.id).length
+    t.equal(servedCounted, 7)
+    t.equal((await store.receipt(counted.id))?.views, servedCounted)
+    t.equal((await store.receipt(counted.id))?.ended?.state, 'burned')
+    t.equal(servedUnlimited, 25)
+    t.equal((await store.receipt(unlimited.id))?.views, servedUnlimited)
+  })
+
+  t.test('a delete marks the receipt deleted; a refused delete changes nothing', async (t) => {
+    const { store } = await setup(t)
+    const m = message({ maxViews: 5 })
+    await store.create(m)
+    await store.consume(m.id)
+    t.equal(await store.deleteIf(m.id, () => false), false)
+    t.equal((await store.receipt(m.id))?.ended, null)
+    t.equal(await store.deleteIf(m.id, () => true), true)
+    const receipt = await store.receipt(m.id)
+    t.equal(receipt?.views, 1)
+    t.equal(receipt?.ended?.state, 'deleted')
+    t.equal(receiptView(receipt!, Date.now()).state, 'deleted')
+    t.equal(await store.deleteIf(m.id, () => true), false, 'deleting again finds nothing; the receipt keeps its first end')
+    t.equal((await store.receipt(m.id))?.ended?.at, receipt?.ended?.at)
+  })
+
+  t.test('a burned message\'s receipt is kept for the retention after its end, then gone', async (t) => {
+    const { store, elapse } = await setup(t)
+    const m = message({ maxViews: 1 })
+    await store.create(m)
+    await store.consume(m.id)
+    await elapse(TEST_RECEIPT_RETENTION_MS - 900)
+    t.equal((await store.receipt(m.id))?.ended?.state, 'burned', 'still kept')
+    await elapse(1100)
+    t.equal(await store.receipt(m.id), null, 'gone after the retention')
+  })
+
+  t.test('an expired message: the receipt says expired (no timer wrote it), kept for the retention after expiresAt', async (t) => {
+    const { store, elapse } = await setup(t)
+    const m = message({ expiresAt: Date.now() + 400, maxViews: 3 })
+    await store.create(m)
+    await store.consume(m.id)
+    await elapse(600)
+    t.equal(await store.consume(m.id), null, 'the message expired')
+    const receipt = await store.receipt(m.id)
+    t.equal(receipt?.views, 1)
+    t.equal(receipt?.ended, null, 'nothing was written at expiry')
+    const view = receiptView(receipt!, Date.now() + 600)
+    t.equal(view.state, 'expired')
+    t.equal(view.endedAt, new Date(m.expiresAt).toISOString())
+    await elapse(TEST_RECEIPT_RETENTION_MS)
+    t.equal(await store.receipt(m.id), null, 'gone after expiresAt + the retention')
+  })
+
+  t.test('an unknown id has no receipt', async (t) => {
+    const { store } = await setup(t)
+    t.equal(await store.receipt(newMessageId()), null)
+  })
+}
+
+/** A store made without receipts (RECEIPT_RETENTION_SECONDS=0) keeps none and reads as before. */
+export function noReceiptContract (t: Test, setup: (t: Test) => Promise<StoreUnderTest>): void {
+  t.test('no receipt is kept, reads and deletes work as without', async (t) => {
+    const { store } = await setup(t)
+    const m = message({ maxViews: 2 })
+    await store.create(m)
+    t.equal((await store.consume(m.id))?.remainingViews, 1)
+    t.equal(await store.receipt(m.id), null)
+    t.equal(await store.deleteIf(m.id, () => true), true)
+    t.equal(await store.receipt(m.id), null)
   })
 }

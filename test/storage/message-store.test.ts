@@ -1,30 +1,44 @@
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { MemoryMessageStore } from '../../src/storage/memory/memory-message-store.js'
-import { messageKey, ownerIndexKey, viewsKey } from '../../src/storage/redis/keys.js'
+import { messageKey, ownerIndexKey, receiptKey, viewsKey } from '../../src/storage/redis/keys.js'
+import { hashToken, newMessageId } from '../../src/ids.js'
 import { MAX_BATCH_ENTRIES } from '../../src/storage/redis/owner-index-writer.js'
 import { PRUNE_GRACE_MS, RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
 import { StoreUnavailable } from '../../src/errors.js'
 import { flushRedis, redisCommandsDuring, sleep, testRedis } from '../helper.js'
-import { message, messageStoreContract } from './message-store.contract.js'
+import { message, messageStoreContract, noReceiptContract, receiptContract, TEST_RECEIPT_RETENTION_MS } from './message-store.contract.js'
+import type { StoreUnderTest } from './message-store.contract.js'
 
-t.test('memory store', async (t) => {
-  messageStoreContract(t, async (t) => {
-    let now = Date.now()
-    const store = new MemoryMessageStore(() => now)
-    t.teardown(async () => { await store.close() })
-    return { store, elapse: async (ms) => { now += ms } }
+for (const receiptRetentionMs of [TEST_RECEIPT_RETENTION_MS, 0]) {
+  t.test(`memory store, receipt retention ${receiptRetentionMs} ms`, async (t) => {
+    const setup = async (t: Test): Promise<StoreUnderTest> => {
+      let now = Date.now()
+      const store = new MemoryMessageStore(() => now, undefined, { receiptRetentionMs })
+      t.teardown(async () => { await store.close() })
+      return { store, elapse: async (ms) => { now += ms } }
+    }
+    messageStoreContract(t, setup)
+    if (receiptRetentionMs > 0) receiptContract(t, setup)
+    else noReceiptContract(t, setup)
   })
-})
+}
 
 t.test('redis store (real redis-server)', async (t) => {
   const redis = await testRedis()
-  messageStoreContract(t, async (t) => {
-    await flushRedis(redis.url)
-    const client = new Redis(redis.url)
-    t.teardown(() => { client.disconnect() })
-    return { store: new RedisMessageStore(client), elapse: sleep }
-  })
+  for (const receiptRetentionMs of [TEST_RECEIPT_RETENTION_MS, 0]) {
+    t.test(`receipt retention ${receiptRetentionMs} ms`, async (t) => {
+      const setup = async (t: Test): Promise<StoreUnderTest> => {
+        await flushRedis(redis.url)
+        const client = new Redis(redis.url)
+        t.teardown(() => { client.disconnect() })
+        return { store: new RedisMessageStore(client, { receiptRetentionMs }), elapse: sleep }
+      }
+      messageStoreContract(t, setup)
+      if (receiptRetentionMs > 0) receiptContract(t, setup)
+      else noReceiptContract(t, setup)
+    })
+  }
 
   t.test('keys carry the expiry, and a burned message leaves nothing behind', async (t) => {
     const client = new Redis(redis.url)
@@ -44,7 +58,6 @@ t.test('redis store (real redis-server)', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })
     const store = new RedisMessageStore(client)
-    const { hashToken } = await import('../../src/ids.js')
     const token = hashToken('the-right-read-token-000000')
     const m = message({ maxViews: 3, readTokenHash: token })
     await store.create(m)
@@ -71,6 +84,43 @@ t.test('redis store (real redis-server)', async (t) => {
       t.equal(await store.consume(counted.id), null, 'burned')
     })
     t.same(commands, ['get', 'get', 'evalsha', 'get'])
+  })
+
+  t.test('with receipts, a create and every read (counted or not) is one script call: the receipt costs no round trip', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    await store.create(message()) // loads the scripts
+    await store.consume(newMessageId())
+    const unlimited = message()
+    const counted = message({ maxViews: 2 })
+    const commands = await redisCommandsDuring(t, redis.url, async () => {
+      await store.create(unlimited)
+      await store.create(counted)
+      t.equal((await store.consume(unlimited.id))?.remainingViews, null)
+      t.equal((await store.consume(counted.id))?.remainingViews, 1)
+      t.equal((await store.consume(counted.id))?.remainingViews, 0)
+      t.equal(await store.consume(counted.id), null, 'burned')
+    })
+    t.same(commands, ['evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha'])
+  })
+
+  t.test('a receipt holds counts and times only: no content, no read token, nothing about readers; it lives in the message\'s slot', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const m = message({ content: 'the secret content', maxViews: 2, owner: 'ownerkey0007', readTokenHash: hashToken('receipt-read-token-000000000') })
+    await store.create(m)
+    await store.consume(m.id, m.readTokenHash)
+    await store.consume(m.id, m.readTokenHash)
+    t.equal(await client.exists(messageKey(m.id), viewsKey(m.id)), 0, 'the message is gone after its last view')
+    const fields = await client.hgetall(receiptKey(m.id))
+    t.same(Object.keys(fields).sort(), ['a', 'd', 'f', 'l', 'm', 'o', 's', 't', 'v', 'x'])
+    t.notOk(Object.values(fields).some((v) => v.includes('secret') || v === m.readTokenHash), 'no content, no read token')
+    t.equal(fields.d, m.deleteTokenHash, 'the creator\'s proof (a hash)')
+    const expiresAt = await client.pexpiretime(receiptKey(m.id))
+    t.equal(expiresAt, Number(fields.a) + 60_000, 'kept the retention after the burn')
+    t.match(receiptKey(m.id), `{${m.id}}`, 'the message\'s hash tag')
   })
 
   t.test('an owned create is a SET plus one index write shared by the creates of its turn; the index lives as long as its newest message', async (t) => {

@@ -4,6 +4,7 @@ import { ListMessagesQuerySchema, MessageListSchema, OwnedMessageCreatedSchema }
 import { CredentialHeadersSchema, eitherCredential } from '../../../schemas/auth.js'
 import { errorResponses, MessageIdParamsSchema } from '../../../schemas/common.js'
 import { CreateMessageBodySchema, MessageReadSchema, ReadMessageHeadersSchema } from '../../../schemas/message.js'
+import { ReceiptSchema } from '../../../schemas/receipt.js'
 import { principalOf } from '../../../plugins/auth.js'
 import { perPolicy } from '../../../src/abuse/policy.js'
 import { InvalidCursor } from '../../../src/errors.js'
@@ -70,6 +71,19 @@ const apiMessageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: MessageReadSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
     }
   }, async (request) => await app.messages.read(request.params.id, request.headers['x-read-token']))
+
+  app.get('/messages/:id/receipt', {
+    onRequest: app.authorize('messages:read'),
+    schema: {
+      summary: 'The receipt of a message the calling key owns (counts no view)',
+      tags: ['messages'],
+      security: eitherCredential('messages:read'),
+      headers: CredentialHeadersSchema,
+      params: MessageIdParamsSchema,
+      response: { 200: ReceiptSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
+    }
+    // Anyone else's receipt is the same 404 as an unknown id.
+  }, async (request) => await app.messages.ownedReceipt(request.params.id, principalOf(request).keyId))
 
   app.delete('/messages/:id', {
     onRequest: app.authorize('messages:delete'),

@@ -1,5 +1,6 @@
 import { sameHash } from '../../ids.js'
-import type { ConsumedMessage, MessageStore, MessageSummary, OwnedPage, StoredMessage } from '../message-store.js'
+import { keptUntil, newReceipt, type StoredReceipt, withDelete, withView } from '../../receipts/receipt.js'
+import type { ConsumedMessage, MessageStore, MessageStoreOptions, MessageSummary, OwnedPage, StoredMessage } from '../message-store.js'
 import { decodeCursor, encodeCursor, newestFirst } from '../owner-cursor.js'
 
 interface Entry {
@@ -14,15 +15,20 @@ interface Entry {
  */
 export class MemoryMessageStore implements MessageStore {
   private readonly entries = new Map<string, Entry>()
+  /** receipts outlive their messages, so they have a map of their own */
+  private readonly receipts = new Map<string, StoredReceipt>()
+  private readonly receiptRetentionMs: number
   private readonly sweeper: NodeJS.Timeout
 
-  constructor (private readonly now: () => number = Date.now, sweepIntervalMs = 30_000) {
+  constructor (private readonly now: () => number = Date.now, sweepIntervalMs = 30_000, options: MessageStoreOptions = {}) {
+    this.receiptRetentionMs = options.receiptRetentionMs ?? 0
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs).unref()
   }
 
   async create (message: StoredMessage): Promise<boolean> {
     if (this.live(message.id) !== undefined) return false
     this.entries.set(message.id, { message, viewsLeft: message.maxViews })
+    if (this.receiptRetentionMs > 0) this.receipts.set(message.id, newReceipt(message))
     return true
   }
 
@@ -31,9 +37,13 @@ export class MemoryMessageStore implements MessageStore {
     if (entry === undefined) return null
     const required = entry.message.readTokenHash
     if (required !== null && (readTokenHash === null || !sameHash(required, readTokenHash))) return null
-    if (entry.viewsLeft === null) return { ...entry.message, remainingViews: null }
-    entry.viewsLeft -= 1
-    if (entry.viewsLeft <= 0) this.entries.delete(id)
+    if (entry.viewsLeft !== null) {
+      entry.viewsLeft -= 1
+      if (entry.viewsLeft <= 0) this.entries.delete(id)
+    }
+    // the receipt counts the view in this same synchronous step
+    const receipt = this.receipts.get(id)
+    if (receipt !== undefined) this.receipts.set(id, withView(receipt, this.now(), entry.viewsLeft))
     return { ...entry.message, remainingViews: entry.viewsLeft }
   }
 
@@ -41,7 +51,19 @@ export class MemoryMessageStore implements MessageStore {
     const entry = this.live(id)
     if (entry === undefined || !check(entry.message)) return false
     this.entries.delete(id)
+    const receipt = this.receipts.get(id)
+    if (receipt !== undefined) this.receipts.set(id, withDelete(receipt, this.now()))
     return true
+  }
+
+  async receipt (id: string): Promise<StoredReceipt | null> {
+    const receipt = this.receipts.get(id)
+    if (receipt === undefined) return null
+    if (keptUntil(receipt, this.receiptRetentionMs) <= this.now()) {
+      this.receipts.delete(id)
+      return null
+    }
+    return receipt
   }
 
   async listOwned (owner: string, limit: number, cursor: string | null): Promise<OwnedPage> {
@@ -64,6 +86,7 @@ export class MemoryMessageStore implements MessageStore {
   async close (): Promise<void> {
     clearInterval(this.sweeper)
     this.entries.clear()
+    this.receipts.clear()
   }
 
   private live (id: string): Entry | undefined {
@@ -78,5 +101,9 @@ export class MemoryMessageStore implements MessageStore {
 
   private sweep (): void {
     for (const id of this.entries.keys()) this.live(id)
+    const now = this.now()
+    for (const [id, receipt] of this.receipts) {
+      if (keptUntil(receipt, this.receiptRetentionMs) <= now) this.receipts.delete(id)
+    }
   }
 }

@@ -3,6 +3,8 @@ import { type ReplayScope, replayDigest } from '../replay-store.js'
 // Key names. The {…} hash tag keeps a message's keys in one Redis Cluster slot.
 export const messageKey = (id: string): string => `msg:{${id}}`
 export const viewsKey = (id: string): string => `msg:{${id}}:views`
+/** the message's receipt (API.md section 1): outlives the message, in its slot */
+export const receiptKey = (id: string): string => `msg:{${id}}:receipt`
 export const ownerIndexKey = (keyId: string): string => `owner:{${keyId}}:msgs`
 
 // API keys: a key's record and its lastUsedAt guard share the key id's slot.

@@ -1,9 +1,10 @@
 import type { Cluster, Redis } from 'ioredis'
 import { sameHash } from '../../ids.js'
-import type { ConsumedMessage, MessageStore, MessageSummary, OwnedPage, StoredMessage } from '../message-store.js'
+import type { StoredReceipt } from '../../receipts/receipt.js'
+import type { ConsumedMessage, MessageStore, MessageStoreOptions, MessageSummary, OwnedPage, StoredMessage } from '../message-store.js'
 import { decodeCursor, encodeCursor, newestFirst } from '../owner-cursor.js'
 import { toStoreError } from '../store-errors.js'
-import { messageKey, ownerIndexKey, viewsKey } from './keys.js'
+import { messageKey, ownerIndexKey, receiptKey, viewsKey } from './keys.js'
 import { OwnerIndexWriter } from './owner-index-writer.js'
 import * as scripts from './scripts.js'
 import { withScripts } from './scripted.js'
@@ -14,6 +15,9 @@ interface MessageCommands {
   missiveCreateWithViews (message: string, views: string, body: string, expiresAt: number, maxViews: number): Promise<number>
   missiveConsume (message: string, views: string, readTokenHash: string): Promise<ScriptReply>
   missivePeek (message: string, views: string): Promise<ScriptReply>
+  missiveCreateWithReceipt (message: string, views: string, receipt: string, body: string, expiresAt: number, maxViews: number | '', receiptUntil: number, createdAt: number, owner: string, deleteTokenHash: string): Promise<number>
+  missiveConsumeWithReceipt (message: string, views: string, receipt: string, readTokenHash: string, now: number, retentionMs: number): Promise<ScriptReply>
+  missiveDeleteWithReceipt (message: string, views: string, receipt: string, now: number, retentionMs: number): Promise<number>
 }
 type ScriptedClient = (Redis | Cluster) & MessageCommands
 
@@ -38,14 +42,21 @@ const READ_TOKEN_HASH = /^\{"r":"([^"]*)"/
 export class RedisMessageStore implements MessageStore {
   private readonly redis: ScriptedClient
   private readonly ownerIndex: OwnerIndexWriter
+  private readonly receiptRetentionMs: number
+  private readonly now: () => number
 
-  constructor (client: Redis | Cluster) {
+  constructor (client: Redis | Cluster, options: MessageStoreOptions & { now?: () => number } = {}) {
     this.redis = withScripts(client, {
       missiveCreateWithViews: { numberOfKeys: 2, lua: scripts.createWithViews },
       missiveConsume: { numberOfKeys: 2, lua: scripts.consume },
-      missivePeek: { numberOfKeys: 2, lua: scripts.peek }
+      missivePeek: { numberOfKeys: 2, lua: scripts.peek },
+      missiveCreateWithReceipt: { numberOfKeys: 3, lua: scripts.createWithReceipt },
+      missiveConsumeWithReceipt: { numberOfKeys: 3, lua: scripts.consumeWithReceipt },
+      missiveDeleteWithReceipt: { numberOfKeys: 3, lua: scripts.deleteWithReceipt }
     })
     this.ownerIndex = new OwnerIndexWriter(client)
+    this.receiptRetentionMs = options.receiptRetentionMs ?? 0
+    this.now = options.now ?? Date.now
   }
 
   async create (message: StoredMessage): Promise<boolean> {
@@ -73,7 +84,7 @@ export class RedisMessageStore implements MessageStore {
         await indexed
       } catch (err) {
         // Answered 503: the message must not exist unlisted.
-        if (created) await this.redis.del(messageKey(message.id), viewsKey(message.id)).catch(() => {})
+        if (created) await this.redis.del(messageKey(message.id), viewsKey(message.id), receiptKey(message.id)).catch(() => {})
         throw err
       }
       // The id was taken (a 128-bit collision): take back the entry that named it.
@@ -86,13 +97,19 @@ export class RedisMessageStore implements MessageStore {
 
   /** SET NX: an existing id is never overwritten. */
   private async write (message: StoredMessage, body: string): Promise<boolean> {
+    if (this.receiptRetentionMs > 0) {
+      const { id } = message
+      return await this.redis.missiveCreateWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), body, message.expiresAt, message.maxViews ?? '',
+        message.expiresAt + this.receiptRetentionMs, message.createdAt, message.owner ?? '', message.deleteTokenHash) === 1
+    }
     if (message.maxViews === null) return await this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX') === 'OK'
     return await this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews) === 1
   }
 
   async consume (id: string, readTokenHash: string | null = null): Promise<ConsumedMessage | null> {
+    if (this.receiptRetentionMs > 0) return await this.consumeWithReceipt(id, readTokenHash)
     try {
-      // Most messages have no view limit, and for those a plain GET is the whole read:
+      // Without receipts, most messages have no view limit, and for those a plain GET is the whole read:
       // Redis runs a GET in a fraction of a microsecond, a script in several. A counted
       // message then takes the consume script, which counts the view atomically (and
       // finds nothing if a racing reader took the last view in between).
@@ -114,13 +131,30 @@ export class RedisMessageStore implements MessageStore {
     }
   }
 
+  /**
+   * With receipts, every read is the one script that counts the view on the message (when it
+   * has a limit) and on its receipt: one round trip for counted and unlimited messages alike
+   * (a counted read without receipts takes two), and the script checks the read token.
+   */
+  private async consumeWithReceipt (id: string, readTokenHash: string | null): Promise<ConsumedMessage | null> {
+    try {
+      const reply = await this.redis.missiveConsumeWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), readTokenHash ?? '', this.now(), this.receiptRetentionMs)
+      if (reply === null) return null
+      return { ...deserialize(id, reply[0]), remainingViews: reply[1] < 0 ? null : reply[1] }
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
   async deleteIf (id: string, check: (message: StoredMessage) => boolean): Promise<boolean> {
     try {
       const body = await this.redis.get(messageKey(id))
       if (body === null) return false
       const message = deserialize(id, body)
       if (!check(message)) return false
-      const deleted = await this.redis.del(messageKey(id), viewsKey(id))
+      const deleted = this.receiptRetentionMs > 0
+        ? await this.redis.missiveDeleteWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), this.now(), this.receiptRetentionMs)
+        : await this.redis.del(messageKey(id), viewsKey(id))
       if (message.owner !== null) await this.redis.zrem(ownerIndexKey(message.owner), id)
       return deleted > 0
     } catch (err) {
@@ -172,6 +206,16 @@ export class RedisMessageStore implements MessageStore {
     return { items: page, nextCursor: items.length > limit && last !== undefined ? encodeCursor(last) : null }
   }
 
+  async receipt (id: string): Promise<StoredReceipt | null> {
+    if (this.receiptRetentionMs <= 0) return null
+    try {
+      const fields = await this.redis.hgetall(receiptKey(id))
+      return parseReceipt(id, fields)
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
   async ping (): Promise<void> {
     try {
       await this.redis.ping()
@@ -195,4 +239,23 @@ function serialize (m: StoredMessage): string {
 function deserialize (id: string, raw: string): StoredMessage {
   const b = JSON.parse(raw) as Body
   return { id, content: b.c, encrypted: b.e === 1, createdAt: b.t, expiresAt: b.x, maxViews: b.m, owner: b.o, deleteTokenHash: b.d, readTokenHash: b.r ?? null }
+}
+
+/** A receipt hash (see scripts.ts for its fields); null when absent or not one of ours. */
+function parseReceipt (id: string, f: Record<string, string>): StoredReceipt | null {
+  if (f.t === undefined || f.x === undefined || f.d === undefined) return null
+  const at = f.a === undefined ? null : Number(f.a)
+  const state = f.s === 'b' ? 'burned' : f.s === 'd' ? 'deleted' : null
+  return {
+    id,
+    createdAt: Number(f.t),
+    expiresAt: Number(f.x),
+    maxViews: f.m === undefined || f.m === '' ? null : Number(f.m),
+    views: Number(f.v ?? 0),
+    firstViewedAt: f.f === undefined ? null : Number(f.f),
+    lastViewedAt: f.l === undefined ? null : Number(f.l),
+    ended: state === null || at === null ? null : { state, at },
+    owner: f.o === undefined || f.o === '' ? null : f.o,
+    deleteTokenHash: f.d
+  }
 }
