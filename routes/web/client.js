@@ -48,6 +48,43 @@ export function openErrorText (err) {
   return err instanceof Error ? err.message : 'Something went wrong.'
 }
 
+/** 1 → "once", 3 → "3 times". @param {number} n */
+const times = (n) => n === 1 ? 'once' : `${n} times`
+
+/**
+ * What the compose page says of a receipt (GET /msg/:id/receipt): the state in words, then
+ * the views and the times for the list under it.
+ * @param {{ state: string, views: number, maxViews: number|null, expiresAt: string,
+ *   firstViewedAt: string|null, lastViewedAt: string|null, endedAt: string|null }} receipt
+ * @param {(iso: string) => string} [when] how a time is shown (the browser's locale by default)
+ */
+export function receiptText (receipt, when = (iso) => new Date(iso).toLocaleString()) {
+  const { state, views, maxViews } = receipt
+  const ended = state !== 'live'
+  let summary
+  if (state === 'live') {
+    const left = maxViews === null ? '' : ` It can be read ${maxViews - views === 1 ? 'once more' : `${maxViews - views} more times`}.`
+    summary = views === 0 ? `Not read yet: the link still works.${left}` : `Read ${times(views)}: the link still works.${left}`
+  } else if (state === 'burned') {
+    summary = `Read ${times(views)}, as often as allowed: the message is gone from the server.`
+  } else if (state === 'expired') {
+    summary = views === 0 ? 'Expired without being read: the message is gone from the server.' : `Read ${times(views)}, then expired: the message is gone from the server.`
+  } else if (state === 'deleted') {
+    summary = views === 0 ? 'Deleted before anyone read it.' : `Read ${times(views)}, then deleted.`
+  } else {
+    // (a state this page does not know, from a newer server: said as it is)
+    summary = `The server says: ${String(state)}.`
+  }
+  const never = ended ? 'never' : 'not yet'
+  return {
+    summary,
+    views: maxViews === null ? `${views} (no limit)` : `${views} of ${maxViews}`,
+    first: receipt.firstViewedAt === null ? never : when(receipt.firstViewedAt),
+    last: receipt.lastViewedAt === null ? never : when(receipt.lastViewedAt),
+    ended: receipt.endedAt === null ? `not yet (it expires ${when(receipt.expiresAt)})` : when(receipt.endedAt)
+  }
+}
+
 /** The error message of an API error body, or a generic one. @param {Response} response */
 async function errorOf (response) {
   try {
@@ -215,6 +252,7 @@ function setUpCompose () {
     byId('delete').disabled = false
     byId('delete-ask').hidden = true
     say(byId('created-status'), '')
+    resetReceipt()
     form.reset()
     wantsEncryption = encrypt.checked
     updateSize()
@@ -254,7 +292,7 @@ function setUpCompose () {
         say(created, response.status === 204
           ? 'Deleted: the link no longer works.'
           : 'It was already gone (read as often as allowed, expired, or deleted): the link no longer works.', 'ok')
-        current = null
+        // (current stays: its token still asks for the receipt, which now says "deleted")
         byId('delete-ask').hidden = true
         byId('delete').disabled = true
         byId('copy').focus()
@@ -268,10 +306,71 @@ function setUpCompose () {
     }
   })
 
+  // "Has it been read?": GET /msg/<id>/receipt with the delete token from `current` (this
+  // page's memory: never storage, never a URL), which the server takes as the creator's proof.
+  // It costs the message no view. The buttons are not disabled while asking (a disabled
+  // button loses the keyboard focus); a flag ignores clicks meanwhile instead.
+  let checking = false
+
+  function resetReceipt () {
+    byId('receipt').hidden = true
+    byId('receipt-check').hidden = false
+    say(byId('receipt-state'), '')
+    say(byId('receipt-status'), '')
+  }
+
+  async function checkReceipt () {
+    const asked = current
+    if (asked === null || checking) return
+    const status = byId('receipt-status')
+    checking = true
+    say(status, 'Asking the server…')
+    try {
+      const response = await fetchHere(`/msg/${asked.id}/receipt`, { headers: { accept: 'application/json', 'x-delete-token': asked.deleteToken }, cache: 'no-store' })
+      // (another message was created meanwhile: this answer is about the one before)
+      if (current !== asked) return
+      if (response.status === 200) {
+        showReceipt(await response.json())
+        say(status, '')
+      } else if (response.status === 404) {
+        say(status, 'The server has no receipt for this message. It keeps one only for a while after the message ends (some servers keep none), so it may be gone already; or the delete token was not accepted.', 'error')
+      } else if (response.status === 429) {
+        const retry = response.headers.get('retry-after')
+        say(status, `Too many requests from here just now: wait${retry !== null && /^\d+$/.test(retry) ? ` ${retry} seconds` : ' a minute'} and check again.`, 'error')
+      } else {
+        say(status, await errorOf(response), 'error')
+      }
+    } catch (err) {
+      if (current === asked) say(status, err instanceof NoAnswerError ? err.message : openErrorText(err), 'error')
+    } finally {
+      checking = false
+    }
+  }
+
+  function showReceipt (receipt) {
+    const text = receiptText(receipt)
+    byId('receipt-views').textContent = text.views
+    byId('receipt-first').textContent = text.first
+    byId('receipt-last').textContent = text.last
+    byId('receipt-ended').textContent = text.ended
+    // The state is a live region: "Check again" keeps the focus, and the new answer is announced.
+    say(byId('receipt-state'), `${text.summary} (Checked at ${new Date().toLocaleTimeString()}.)`)
+    if (byId('receipt').hidden) {
+      // The first answer: the question's button gives way to "Check again", the focus to the answer.
+      byId('receipt').hidden = false
+      byId('receipt-check').hidden = true
+      focusOn('receipt-title')
+    }
+  }
+
+  byId('receipt-check').addEventListener('click', checkReceipt)
+  byId('receipt-again').addEventListener('click', checkReceipt)
+
   byId('another').addEventListener('click', () => {
     current = null
     byId('link').value = ''
     byId('delete-token').value = ''
+    resetReceipt()
     show('compose')
     content.focus()
   })

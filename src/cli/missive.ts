@@ -23,8 +23,9 @@ export const USAGE = `usage:
       - reads the link from stdin (its first line), out of the shell's history
   missive delete LINK --token TOKEN
       deletes the message (TOKEN: the delete token send printed; - reads it from stdin)
-  missive receipt
-      not available yet
+  missive receipt LINK --token TOKEN
+      was it read, how often, when, and how it ended (TOKEN: the delete token, - reads it
+      from stdin); costs the message no view
 options:
   --ttl T               how long the message lives: 30m, 1h, 7d or seconds (default: the server's)
   --views N             reads before it burns: 1..1000, or "unlimited" (default 1)
@@ -314,6 +315,65 @@ async function remove (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo): P
   return EXIT.ok
 }
 
+const RECEIPT_STATES = ['live', 'burned', 'expired', 'deleted']
+
+/** "once", "3 times" */
+const times = (n: number): string => n === 1 ? 'once' : `${n} times`
+
+/** The receipt's state in words: what happened to the message, for the first line. */
+function receiptSummary (state: string, views: number, maxViews: number | null): string {
+  switch (state) {
+    case 'live': {
+      const left = maxViews === null ? 'it can still be read' : `${maxViews - views} view${maxViews - views === 1 ? '' : 's'} left`
+      return views === 0 ? `live: not read yet, ${left}` : `live: read ${times(views)}, ${left}`
+    }
+    case 'burned': return `burned: read ${times(views)}, as often as allowed; the message is gone`
+    case 'expired': return views === 0 ? 'expired: never read; the message is gone' : `expired: read ${times(views)}, then its time ran out; the message is gone`
+    default: return views === 0 ? 'deleted: never read' : `deleted: read ${times(views)}, then deleted`
+  }
+}
+
+async function receipt (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo): Promise<number> {
+  // The delete token comes as delete takes it: --token TOKEN, or --token - from stdin (out of
+  // the shell's history and ps). The link's key, when it has one, is never sent.
+  const { values, positionals } = parse(args, { token: { type: 'string' }, url: { type: 'string' } })
+  if (values.help === true) { io.out(`${USAGE}\n`); return EXIT.ok }
+  if (positionals.length !== 1) throw usage('receipt takes one LINK (or id, with --url)')
+  const link = parseLink(positionals[0] ?? '', baseFrom(values, env))
+  const given = str(values.token)
+  if (given === undefined) throw usage('receipt needs --token TOKEN: the delete token that send printed (- reads it from stdin)')
+  const token = given === '-' ? (await lineFromStdin(io, '--token -')).trim() : given
+  if (!TOKEN.test(token)) throw usage('the delete token is not one: base64url characters, as send printed it')
+  const answer = await request(`${link.base}/msg/${link.id}/receipt`, { method: 'GET', headers: { accept: 'application/json', 'x-delete-token': token } }, timeoutFor(env))
+  if (answer.status === 404) {
+    throw new CliError(EXIT.notFound, 'not found: no receipt for this message (it never existed, or the server no longer keeps its receipt: it keeps one a while after the message ends, or none), or the delete token is wrong')
+  }
+  const body = answer.body
+  const time = (value: unknown): value is string | null => value === null || typeof value === 'string'
+  // Checked before anything is printed: what is not a receipt is an unexpected answer, not a half summary.
+  if (answer.status !== 200 || body === null || typeof body.state !== 'string' || !RECEIPT_STATES.includes(body.state) ||
+      !Number.isSafeInteger(body.views) || !(body.maxViews === null || Number.isSafeInteger(body.maxViews)) ||
+      typeof body.createdAt !== 'string' || typeof body.expiresAt !== 'string' ||
+      !time(body.firstViewedAt) || !time(body.lastViewedAt) || !time(body.endedAt)) {
+    throw unexpected(answer)
+  }
+  const views = body.views as number
+  const maxViews = body.maxViews as number | null
+  const ended = body.state !== 'live'
+  // (the times are the server's strings: kept on one line, their controls escaped, like every server string)
+  const at = (value: string | null, none: string): string => value === null ? none : oneLine(value)
+  io.out([
+    receiptSummary(body.state, views, maxViews),
+    `views: ${views}${maxViews === null ? ' (no limit)' : ` of ${maxViews}`}`,
+    `created: ${oneLine(body.createdAt)}`,
+    `expires: ${oneLine(body.expiresAt)}`,
+    `first read: ${at(body.firstViewedAt, ended ? 'never' : 'not yet')}`,
+    `last read: ${at(body.lastViewedAt, ended ? 'never' : 'not yet')}`,
+    `ended: ${at(body.endedAt, 'not yet')}`
+  ].join('\n') + '\n')
+  return EXIT.ok
+}
+
 export async function main (argv: string[], env: NodeJS.ProcessEnv, given: MissiveIo): Promise<number> {
   // Every line on stderr, whatever it says (a name, a type, a server's message, the text that
   // comes with a file), has its control characters shown as escapes: stderr is a terminal
@@ -326,12 +386,12 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, given: Missi
       case 'send': return await send(rest, env, io, prompter)
       case 'read': return await read(rest, env, io, prompter)
       case 'delete': return await remove(rest, env, io)
-      case 'receipt': throw usage('receipts are not available yet: this version of missive cannot ask whether a message was read')
+      case 'receipt': return await receipt(rest, env, io)
       case 'help': case '--help': case '-h':
         io.out(`${USAGE}\n`)
         return EXIT.ok
-      case undefined: throw usage('which command? send, read or delete (missive --help)')
-      default: throw usage(`unknown command ${JSON.stringify(command)}: send, read or delete (missive --help)`)
+      case undefined: throw usage('which command? send, read, delete or receipt (missive --help)')
+      default: throw usage(`unknown command ${JSON.stringify(command)}: send, read, delete or receipt (missive --help)`)
     }
   } catch (err) {
     if (err instanceof CliError) {

@@ -52,7 +52,11 @@ t.test('usage mistakes: exit 2, before any request (the server here is a closed 
     [['read', '-'], /the link is not a URL/, { input: 'not a link\n' }],
     [['delete', link], /delete needs --token/],
     [['delete', link, '--token', 'short'], /the delete token is not one/],
-    [['receipt'], /^missive: receipts are not available yet/]
+    [['receipt'], /receipt takes one LINK/],
+    [['receipt', link], /receipt needs --token TOKEN/],
+    [['receipt', link, '--token', 'short'], /the delete token is not one/],
+    [['receipt', link, '--token', '-'], /--token -: stdin is empty/],
+    [['receipt', 'https://example.com/elsewhere', '--token', 'A'.repeat(43)], /not a Missive link/]
   ]
   // (four at a time: each is a process of its own)
   for (let i = 0; i < cases.length; i += 4) {
@@ -77,6 +81,7 @@ t.test('the server: down (1), not found (3), refusing (1), a lower size limit (6
   const env = { MISSIVE_URL: served.base }
   failed(t, await missive(['read', `${served.base}/msg/${ID}#${KEY}`]), 3, /^missive: not found: the message does not exist/, 'unknown id')
   failed(t, await missive(['delete', `${served.base}/msg/${ID}`, '--token', 'A'.repeat(43)]), 3, /^missive: not found/, 'delete, unknown id')
+  failed(t, await missive(['receipt', `${served.base}/msg/${ID}`, '--token', 'A'.repeat(43)]), 3, /^missive: not found: no receipt for this message/, 'receipt, unknown id')
   failed(t, await missive(['send', '--ttl', '2h'], { input: 'x', env }), 1, /^missive: the server answered 400: /, 'a ttl over the server\'s maximum')
   failed(t, await missive(['send'], { input: 'y'.repeat(2000), env }), 6, /^missive: too large for this server: content must be at most \d+ bytes/, 'over the server\'s MESSAGE_MAX_BYTES (a 413)')
   const fits = await missive(['send', '--max-bytes', '100'], { input: 'y'.repeat(100), env })
@@ -113,6 +118,11 @@ t.test('the server answers what Missive never does: a redirect, 429, no answer, 
   })
   failed(t, await missive(['read', link(limited)]), 1, /^missive: the server is rate limiting this address: retry in 42 s$/, 'a 429')
   failed(t, await missive(['send'], { input: 'x', env: { MISSIVE_URL: limited } }), 1, /rate limiting/, 'a 429 to send')
+  failed(t, await missive(['receipt', link(limited), '--token', 'A'.repeat(43)]), 1, /rate limiting/, 'a 429 to receipt')
+  const notAReceipt = await fakeServer(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"x","state":"\u001b[2Jlive","views":0}')
+  })
+  failed(t, await missive(['receipt', link(notAReceipt), '--token', 'A'.repeat(43)]), 1, /^missive: the server answered 200: no explanation$/, 'a 200 that is not a receipt: nothing printed')
 
   const silent = await fakeServer(t, () => {}) // takes the request, never answers
   const started = Date.now()

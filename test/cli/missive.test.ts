@@ -337,6 +337,56 @@ t.test('delete: with the token it is gone; again, or with a wrong token, not fou
   t.equal(byId.code, 0, `a bare id with MISSIVE_URL, the token from stdin: ${byId.err}`)
 })
 
+t.test('receipt: not read yet, then read and burned, then one that was deleted; the token from stdin; a wrong one is not found', async (t) => {
+  const served = await serve(t)
+  const env = { MISSIVE_URL: served.base }
+  const sent = await missive(['send', '--views', '2'], { input: 'did it arrive?', env })
+  const link = sent.out.trim()
+  const token = deleteTokenOf(sent)
+
+  const before = await missive(['receipt', link, '--token', token])
+  t.equal(before.code, 0, before.err)
+  t.equal(before.err, '', 'nothing on stderr')
+  const lines = before.out.split('\n')
+  t.equal(lines[0], 'live: not read yet, 2 views left')
+  t.equal(lines[1], 'views: 0 of 2')
+  t.match(lines[2], /^created: \d{4}-\d\d-\d\dT[\d:.]+Z$/)
+  t.match(lines[3], /^expires: \d{4}-\d\d-\d\dT[\d:.]+Z$/)
+  t.same(lines.slice(4), ['first read: not yet', 'last read: not yet', 'ended: not yet', ''])
+  t.equal((await readByApi(served, link)).body.remainingViews, 1, 'asking consumed no view (this read took one)')
+
+  const once = await missive(['receipt', link, '--token', '-'], { input: `${token}\n`, env: {} })
+  t.equal(once.code, 0, `the token from stdin: ${once.err}`)
+  t.match(once.out, /^live: read once, 1 view left\nviews: 1 of 2\n/)
+  t.match(once.out, /\nfirst read: \d{4}-.+Z\nlast read: \d{4}-.+Z\nended: not yet\n$/)
+
+  t.equal((await missive(['read', link], { env: {} })).code, 0)
+  const burned = await missive(['receipt', partsOf(link).id, '--token', token], { env })
+  t.equal(burned.code, 0, `a bare id with MISSIVE_URL: ${burned.err}`)
+  t.match(burned.out, /^burned: read 2 times, as often as allowed; the message is gone\nviews: 2 of 2\n/)
+  t.match(burned.out, /\nended: \d{4}-.+Z\n$/, 'when it ended')
+
+  const wrong = await missive(['receipt', link, '--token', 'A'.repeat(43)])
+  t.equal(wrong.code, 3, 'a wrong token: not found')
+  t.match(wrong.last, /^missive: not found: .*or the delete token is wrong$/)
+  t.equal(wrong.out, '')
+
+  const other = await missive(['send', '--views', 'unlimited'], { input: 'never read', env })
+  t.equal((await missive(['delete', other.out.trim(), '--token', deleteTokenOf(other)])).code, 0)
+  const deleted = await missive(['receipt', other.out.trim(), '--token', deleteTokenOf(other)])
+  t.equal(deleted.code, 0, deleted.err)
+  t.match(deleted.out, /^deleted: never read\nviews: 0 \(no limit\)\n/)
+  t.match(deleted.out, /\nfirst read: never\nlast read: never\nended: \d{4}-.+Z\n$/)
+})
+
+t.test('receipt on a server that keeps none (RECEIPT_RETENTION_SECONDS=0): not found', async (t) => {
+  const served = await serve(t, { RECEIPT_RETENTION_SECONDS: 0 })
+  const sent = await missive(['send'], { input: 'no receipts here', env: { MISSIVE_URL: served.base } })
+  const run = await missive(['receipt', sent.out.trim(), '--token', deleteTokenOf(sent)])
+  t.equal(run.code, 3)
+  t.match(run.last, /^missive: not found: no receipt for this message/)
+})
+
 /** `script` runs the CLI on a pseudo-terminal: the real prompt, echo off. */
 async function onTerminal (t: Test, args: string[], answers: string[]): Promise<{ code: number | null, screen: string }> {
   const command = [process.execPath, missiveEntry, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')

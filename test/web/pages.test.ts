@@ -45,6 +45,9 @@ t.test('axe-core: no serious or critical violation in any state of either page',
   await writer.click('#delete')
   await check(writer, 'the delete confirmation')
   await writer.click('#delete-cancel')
+  await writer.click('#receipt-check')
+  await writer.waitForSelector('#receipt:not([hidden])')
+  await check(writer, 'the receipt: has it been read?')
 
   const reader = await open(link)
   await check(reader, 'read page, before reading')
@@ -77,6 +80,10 @@ t.test('360 px wide: no sideways scrolling; screenshots of both pages at phone a
     const { link } = await create(writer, async (page) => { await page.selectOption('#max-views', '3') })
     t.equal(await scrollsSideways(writer), false, `${width}: the created link fits`)
     await screenshot(writer, `created-${width}`)
+    await writer.click('#receipt-check')
+    await writer.waitForSelector('#receipt:not([hidden])')
+    t.equal(await scrollsSideways(writer), false, `${width}: the receipt fits`)
+    await screenshot(writer, `receipt-${width}`)
 
     const reader = await open(link, viewport)
     t.equal(await scrollsSideways(reader), false, `${width}: the read page fits`)
