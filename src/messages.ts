@@ -56,6 +56,13 @@ export function encryptedContentLimit (maxBytes: number): number {
   return Math.ceil((maxBytes + 1024) * 4 / 3)
 }
 
+/** What the messages need of webhooks (src/webhooks/relay.ts): whether an owner's messages record events. */
+export interface MessageWebhooks {
+  notifies (owner: string): Promise<boolean>
+  /** puts a new notifying message on the store's schedule (crash recovery and message.expired) */
+  scheduleNew (id: string): Promise<void>
+}
+
 /** 128-bit ids make a collision astronomically unlikely; SET NX makes one harmless. */
 const CREATE_ATTEMPTS = 3
 
@@ -65,6 +72,9 @@ const CREATE_ATTEMPTS = 3
  * bounds from config) and never lets stored data out unprocessed.
  */
 export class Messages {
+  /** set when webhooks run (plugins/webhook-relay.ts); anonymous messages never notify */
+  webhooks: MessageWebhooks | null = null
+
   constructor (
     private readonly store: MessageStore,
     private readonly cipher: ContentCipher,
@@ -89,6 +99,9 @@ export class Messages {
     const ttl = input.ttl ?? limits.defaultTtlSeconds
     if (ttl > limits.maxTtlSeconds) throw new TtlTooLong(limits.maxTtlSeconds)
 
+    // Decided once, at create: a message records events when its owner had an endpoint then
+    // (a cached answer), so reads of every other message do no webhook work at all.
+    const notify = owner !== null && this.webhooks !== null && await this.webhooks.notifies(owner)
     const deleteToken = newDeleteToken()
     const createdAt = this.now()
     for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt++) {
@@ -104,7 +117,10 @@ export class Messages {
         deleteTokenHash: hashToken(deleteToken),
         readTokenHash: input.readToken === undefined ? null : hashToken(input.readToken)
       }
-      if (await this.store.create(message)) {
+      // On the schedule before it exists: a create that fails leaves an entry the relay drops,
+      // while the other order could leave a message whose expiry nobody would notice.
+      if (notify) await this.webhooks?.scheduleNew(id)
+      if (await this.store.create(message, notify)) {
         const created: CreatedMessage = {
           id,
           url: `/msg/${id}`,

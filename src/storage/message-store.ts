@@ -46,8 +46,12 @@ export interface MessageStoreOptions {
  * Store failures reject with StoreUnavailable (503) or StorageFull (507).
  */
 export interface MessageStore {
-  /** Writes a new message; false (and nothing written) when the id is already taken. */
-  create (message: StoredMessage): Promise<boolean>
+  /**
+   * Writes a new message; false (and nothing written) when the id is already taken. `notify`:
+   * its owner has webhooks, so its reads, burn, delete and expiry are recorded as events (the
+   * EventOutbox) in the same steps that update its receipt (needs a receipt retention).
+   */
+  create (message: StoredMessage, notify?: boolean): Promise<boolean>
   /**
    * Returns the message and counts one view, as one atomic step: with maxViews N exactly
    * N calls succeed, and the one that takes the last view deletes the message.
@@ -69,6 +73,8 @@ export interface MessageStore {
    * was made with no retention (RECEIPT_RETENTION_SECONDS=0).
    */
   receipt (id: string): Promise<StoredReceipt | null>
+  /** told the id of a message whose webhook events a read or a delete just recorded */
+  onEventsRecorded: ((id: string) => void) | null
   /** The owner's live messages, newest first. */
   listOwned (owner: string, limit: number, cursor: string | null): Promise<OwnedPage>
   /** Resolves when the store answers; rejects with StoreUnavailable otherwise. */

@@ -11,6 +11,7 @@ import { abuseStoreContract } from '../storage/abuse-store.contract.js'
 import { clientKeyStoreContract } from '../storage/client-key-store.contract.js'
 import { issuerKeyStoreContract } from '../storage/issuer-key-store.contract.js'
 import { keyStoreContract } from '../storage/key-store.contract.js'
+import { eventOutboxContract, type OutboxUnderTest } from '../storage/event-outbox.contract.js'
 import { message, messageStoreContract, receiptContract, type StoreUnderTest, TEST_RECEIPT_RETENTION_MS } from '../storage/message-store.contract.js'
 import { replayStoreContract } from '../storage/replay-store.contract.js'
 import { clusterClient, testCluster } from './cluster.js'
@@ -23,6 +24,14 @@ t.test('message store contract on a 3-master Redis Cluster', async (t) => {
   }
   messageStoreContract(t, setup)
   receiptContract(t, setup)
+})
+
+t.test('webhook outbox contract on a 3-master Redis Cluster (events beside the receipt, the schedule in its own slot)', async (t) => {
+  const cluster = await testCluster()
+  eventOutboxContract(t, async (t: Test): Promise<OutboxUnderTest> => {
+    await cluster.flushAll()
+    return { store: new RedisMessageStore(await clusterClient(t, cluster), { receiptRetentionMs: TEST_RECEIPT_RETENTION_MS }), elapse: sleep }
+  })
 })
 
 keyStoreContract(t, 'key store on a 3-master Redis Cluster', async (t) => {

@@ -115,7 +115,7 @@ t.test('redis store (real redis-server)', async (t) => {
     await store.consume(m.id, m.readTokenHash)
     t.equal(await client.exists(messageKey(m.id), viewsKey(m.id)), 0, 'the message is gone after its last view')
     const fields = await client.hgetall(receiptKey(m.id))
-    t.same(Object.keys(fields).sort(), ['a', 'd', 'f', 'l', 'm', 'o', 's', 't', 'v', 'x'])
+    t.same(Object.keys(fields).sort(), ['a', 'd', 'f', 'l', 'm', 'o', 's', 't', 'v', 'w', 'x'], 'w: records webhook events (0 here)')
     t.notOk(Object.values(fields).some((v) => v.includes('secret') || v === m.readTokenHash), 'no content, no read token')
     t.equal(fields.d, m.deleteTokenHash, 'the creator\'s proof (a hash)')
     const expiresAt = await client.pexpiretime(receiptKey(m.id))

@@ -5,6 +5,10 @@ export const messageKey = (id: string): string => `msg:{${id}}`
 export const viewsKey = (id: string): string => `msg:{${id}}:views`
 /** the message's receipt (API.md section 1): outlives the message, in its slot */
 export const receiptKey = (id: string): string => `msg:{${id}}:receipt`
+/** its webhook events not yet in the delivery queue (a list, beside the receipt) */
+export const messageEventsKey = (id: string): string => `msg:{${id}}:events`
+/** when to look at a message with webhooks again: a sorted set, id → time (ms) */
+export const webhookScheduleKey = '{missive-webhooks}:schedule'
 export const ownerIndexKey = (keyId: string): string => `owner:{${keyId}}:msgs`
 
 // API keys: a key's record and its lastUsedAt guard share the key id's slot.

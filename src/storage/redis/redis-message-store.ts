@@ -1,10 +1,12 @@
 import type { Cluster, Redis } from 'ioredis'
 import { sameHash } from '../../ids.js'
 import type { StoredReceipt } from '../../receipts/receipt.js'
+import type { EventOutbox, PendingEvents } from '../event-outbox.js'
+import { parseOutboxEvent } from '../event-outbox.js'
 import type { ConsumedMessage, MessageStore, MessageStoreOptions, MessageSummary, OwnedPage, StoredMessage } from '../message-store.js'
 import { decodeCursor, encodeCursor, newestFirst } from '../owner-cursor.js'
 import { toStoreError } from '../store-errors.js'
-import { messageKey, ownerIndexKey, receiptKey, viewsKey } from './keys.js'
+import { messageEventsKey, messageKey, ownerIndexKey, receiptKey, viewsKey, webhookScheduleKey } from './keys.js'
 import { OwnerIndexWriter } from './owner-index-writer.js'
 import * as scripts from './scripts.js'
 import { withScripts } from './scripted.js'
@@ -15,9 +17,12 @@ interface MessageCommands {
   missiveCreateWithViews (message: string, views: string, body: string, expiresAt: number, maxViews: number): Promise<number>
   missiveConsume (message: string, views: string, readTokenHash: string): Promise<ScriptReply>
   missivePeek (message: string, views: string): Promise<ScriptReply>
-  missiveCreateWithReceipt (message: string, views: string, receipt: string, body: string, expiresAt: number, maxViews: number | '', receiptUntil: number, createdAt: number, owner: string, deleteTokenHash: string): Promise<number>
-  missiveConsumeWithReceipt (message: string, views: string, receipt: string, readTokenHash: string, now: number, retentionMs: number): Promise<ScriptReply>
-  missiveDeleteWithReceipt (message: string, views: string, receipt: string, now: number, retentionMs: number): Promise<number>
+  missiveCreateWithReceipt (message: string, views: string, receipt: string, body: string, expiresAt: number, maxViews: number | '', receiptUntil: number, createdAt: number, owner: string, deleteTokenHash: string, notify: '1' | '0'): Promise<number>
+  missiveConsumeWithReceipt (message: string, views: string, receipt: string, events: string, readTokenHash: string, now: number, retentionMs: number): Promise<[string, number, 0 | 1] | null>
+  missiveDeleteWithReceipt (message: string, views: string, receipt: string, events: string, now: number, retentionMs: number): Promise<number>
+  missivePendingEvents (receipt: string, events: string, now: number): Promise<Array<string | number> | null>
+  missiveAcknowledgeEvents (events: string, seq: number): Promise<number>
+  missiveClaimDue (schedule: string, now: number, leaseMs: number, limit: number): Promise<string[]>
 }
 type ScriptedClient = (Redis | Cluster) & MessageCommands
 
@@ -39,11 +44,13 @@ interface Body { r?: string, c: string, e: 0 | 1, t: number, x: number, m: numbe
 /** the read token's hash at the head of a stored body (the same anchored match as the consume script's) */
 const READ_TOKEN_HASH = /^\{"r":"([^"]*)"/
 
-export class RedisMessageStore implements MessageStore {
+export class RedisMessageStore implements MessageStore, EventOutbox {
   private readonly redis: ScriptedClient
   private readonly ownerIndex: OwnerIndexWriter
   private readonly receiptRetentionMs: number
   private readonly now: () => number
+  /** told the id of a message whose webhook events a read or a delete just recorded (the relay) */
+  onEventsRecorded: ((id: string) => void) | null = null
 
   constructor (client: Redis | Cluster, options: MessageStoreOptions & { now?: () => number } = {}) {
     this.redis = withScripts(client, {
@@ -51,18 +58,21 @@ export class RedisMessageStore implements MessageStore {
       missiveConsume: { numberOfKeys: 2, lua: scripts.consume },
       missivePeek: { numberOfKeys: 2, lua: scripts.peek },
       missiveCreateWithReceipt: { numberOfKeys: 3, lua: scripts.createWithReceipt },
-      missiveConsumeWithReceipt: { numberOfKeys: 3, lua: scripts.consumeWithReceipt },
-      missiveDeleteWithReceipt: { numberOfKeys: 3, lua: scripts.deleteWithReceipt }
+      missiveConsumeWithReceipt: { numberOfKeys: 4, lua: scripts.consumeWithReceipt },
+      missiveDeleteWithReceipt: { numberOfKeys: 4, lua: scripts.deleteWithReceipt },
+      missivePendingEvents: { numberOfKeys: 2, lua: scripts.pendingEvents },
+      missiveAcknowledgeEvents: { numberOfKeys: 1, lua: scripts.acknowledgeEvents },
+      missiveClaimDue: { numberOfKeys: 1, lua: scripts.claimDue }
     })
     this.ownerIndex = new OwnerIndexWriter(client)
     this.receiptRetentionMs = options.receiptRetentionMs ?? 0
     this.now = options.now ?? Date.now
   }
 
-  async create (message: StoredMessage): Promise<boolean> {
+  async create (message: StoredMessage, notify = false): Promise<boolean> {
     const body = serialize(message)
     try {
-      if (message.owner === null) return await this.write(message, body)
+      if (message.owner === null) return await this.write(message, body, false)
       // An owned message also gets an entry in its owner's index, written together with the
       // entries of the other creates of this event-loop turn (see OwnerIndexWriter). The two
       // writes are not one atomic step (on a Cluster they cannot be: the keys are in
@@ -76,7 +86,7 @@ export class RedisMessageStore implements MessageStore {
       const index = ownerIndexKey(message.owner)
       const indexed = this.ownerIndex.add(index, message.createdAt, message.id, message.expiresAt)
       indexed.catch(() => {})
-      const written = this.write(message, body)
+      const written = this.write(message, body, notify)
       // If the message's write fails, a listed id without its message is dropped by
       // listOwned, which checks each one.
       const created = await written
@@ -96,11 +106,11 @@ export class RedisMessageStore implements MessageStore {
   }
 
   /** SET NX: an existing id is never overwritten. */
-  private async write (message: StoredMessage, body: string): Promise<boolean> {
+  private async write (message: StoredMessage, body: string, notify: boolean): Promise<boolean> {
     if (this.receiptRetentionMs > 0) {
       const { id } = message
       return await this.redis.missiveCreateWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), body, message.expiresAt, message.maxViews ?? '',
-        message.expiresAt + this.receiptRetentionMs, message.createdAt, message.owner ?? '', message.deleteTokenHash) === 1
+        message.expiresAt + this.receiptRetentionMs, message.createdAt, message.owner ?? '', message.deleteTokenHash, notify ? '1' : '0') === 1
     }
     if (message.maxViews === null) return await this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX') === 'OK'
     return await this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews) === 1
@@ -138,8 +148,9 @@ export class RedisMessageStore implements MessageStore {
    */
   private async consumeWithReceipt (id: string, readTokenHash: string | null): Promise<ConsumedMessage | null> {
     try {
-      const reply = await this.redis.missiveConsumeWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), readTokenHash ?? '', this.now(), this.receiptRetentionMs)
+      const reply = await this.redis.missiveConsumeWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), messageEventsKey(id), readTokenHash ?? '', this.now(), this.receiptRetentionMs)
       if (reply === null) return null
+      if (reply[2] === 1) this.onEventsRecorded?.(id)
       return { ...deserialize(id, reply[0]), remainingViews: reply[1] < 0 ? null : reply[1] }
     } catch (err) {
       throw toStoreError(err)
@@ -153,8 +164,9 @@ export class RedisMessageStore implements MessageStore {
       const message = deserialize(id, body)
       if (!check(message)) return false
       const deleted = this.receiptRetentionMs > 0
-        ? await this.redis.missiveDeleteWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), this.now(), this.receiptRetentionMs)
+        ? await this.redis.missiveDeleteWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), messageEventsKey(id), this.now(), this.receiptRetentionMs)
         : await this.redis.del(messageKey(id), viewsKey(id))
+      if (deleted === 2) this.onEventsRecorded?.(id)
       if (message.owner !== null) await this.redis.zrem(ownerIndexKey(message.owner), id)
       return deleted > 0
     } catch (err) {
@@ -211,6 +223,49 @@ export class RedisMessageStore implements MessageStore {
     try {
       const fields = await this.redis.hgetall(receiptKey(id))
       return parseReceipt(id, fields)
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  async pending (id: string, now: number): Promise<PendingEvents | null> {
+    try {
+      const reply = await this.redis.missivePendingEvents(receiptKey(id), messageEventsKey(id), now)
+      if (reply === null) return null
+      const [owner, createdAt, expiresAt, ended, ...events] = reply
+      return { owner: String(owner), createdAt: Number(createdAt), expiresAt: Number(expiresAt), ended: Number(ended) === 1, events: events.map((e) => parseOutboxEvent(String(e))) }
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  async acknowledge (id: string, seq: number): Promise<void> {
+    try {
+      await this.redis.missiveAcknowledgeEvents(messageEventsKey(id), seq)
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  async schedule (id: string, at: number): Promise<void> {
+    try {
+      await this.redis.zadd(webhookScheduleKey, at, id)
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  async unschedule (id: string): Promise<void> {
+    try {
+      await this.redis.zrem(webhookScheduleKey, id)
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  async claimDue (now: number, leaseMs: number, limit: number): Promise<string[]> {
+    try {
+      return await this.redis.missiveClaimDue(webhookScheduleKey, now, leaseMs, limit)
     } catch (err) {
       throw toStoreError(err)
     }

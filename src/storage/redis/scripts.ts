@@ -61,53 +61,124 @@ return {body, tonumber(left)}`
 /**
  * KEYS[1] message, KEYS[2] its view counter, KEYS[3] its receipt; ARGV[1] body, ARGV[2]
  * expiresAt (ms), ARGV[3] maxViews ('' unlimited), ARGV[4] when the receipt goes (expiresAt +
- * retention), ARGV[5] createdAt, ARGV[6] owner ('' none), ARGV[7] delete token hash.
+ * retention), ARGV[5] createdAt, ARGV[6] owner ('' none), ARGV[7] delete token hash,
+ * ARGV[8] '1' when the owner has webhooks (record events), else '0'.
  * SET NX: an existing id is never overwritten. Returns 1 or 0.
  */
 export const createWithReceipt = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', ARGV[2]) then return 0 end
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[2]) end
 redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 't', ARGV[5], 'x', ARGV[2], 'm', ARGV[3], 'o', ARGV[6], 'd', ARGV[7], 'v', 0)
+redis.call('HSET', KEYS[3], 't', ARGV[5], 'x', ARGV[2], 'm', ARGV[3], 'o', ARGV[6], 'd', ARGV[7], 'v', 0, 'w', ARGV[8])
 redis.call('PEXPIREAT', KEYS[3], ARGV[4])
 return 1`
 
 /**
+ * Appends a webhook event to KEYS[4] (the message's events, kept as long as its receipt) as
+ * "seq|type|at|views|remainingViews(-1 unlimited)|state"; seq counts in the receipt's n.
+ */
+const recordEvent = `local function record (kind, at, views, left, state)
+  local seq = redis.call('HINCRBY', KEYS[3], 'n', 1)
+  redis.call('RPUSH', KEYS[4], seq .. '|' .. kind .. '|' .. at .. '|' .. views .. '|' .. left .. '|' .. state)
+  redis.call('PEXPIREAT', KEYS[4], redis.call('PEXPIRETIME', KEYS[3]))
+end`
+
+/**
  * The consume script (above) that also counts the view on the receipt, in the same step:
- * KEYS[3] the receipt; ARGV[2] now (ms), ARGV[3] the retention (ms). One script for counted
- * and unlimited messages alike, so a read is one round trip either way.
+ * KEYS[3] the receipt, KEYS[4] its webhook events; ARGV[2] now (ms), ARGV[3] the retention
+ * (ms). One script for counted and unlimited messages alike, so a read is one round trip either
+ * way. The receipt's w says whether to record events (message.viewed, and message.burned with
+ * the last view): reading it is the same one command as checking the receipt exists, so a
+ * message without webhooks costs nothing more. Returns {body, viewsLeft, 1 if events recorded}.
  * allow-oom as consume: the receipt's writes are a fixed handful of small fields, and a full
  * Redis must still serve (and count) reads.
  */
 export const consumeWithReceipt = `#!lua flags=allow-oom
 ${readGuardedBody}
+${recordEvent}
 local left = -1
 if redis.call('EXISTS', KEYS[2]) == 1 then
   left = redis.call('DECR', KEYS[2])
   if left <= 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
   if left < 0 then return nil end
 end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HINCRBY', KEYS[3], 'v', 1)
-  redis.call('HSETNX', KEYS[3], 'f', ARGV[2])
-  redis.call('HSET', KEYS[3], 'l', ARGV[2])
-  if left == 0 then
-    redis.call('HSET', KEYS[3], 's', 'b', 'a', ARGV[2])
-    redis.call('PEXPIREAT', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]))
-  end
+local w = redis.call('HGET', KEYS[3], 'w')
+if not w then return {body, left, 0} end
+local views = redis.call('HINCRBY', KEYS[3], 'v', 1)
+redis.call('HSETNX', KEYS[3], 'f', ARGV[2])
+redis.call('HSET', KEYS[3], 'l', ARGV[2])
+if left == 0 then
+  redis.call('HSET', KEYS[3], 's', 'b', 'a', ARGV[2])
+  redis.call('PEXPIREAT', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]))
 end
-return {body, left}`
+if w ~= '1' then return {body, left, 0} end
+record('message.viewed', ARGV[2], views, left, left == 0 and 'burned' or 'live')
+if left == 0 then record('message.burned', ARGV[2], views, 0, 'burned') end
+return {body, left, 1}`
 
 /**
- * KEYS[1] message, KEYS[2] its view counter, KEYS[3] its receipt; ARGV[1] now (ms), ARGV[2]
- * the retention (ms). Deletes the message and marks its receipt deleted in one step; 0 when
- * the message was already gone (a racing read burned it: the receipt says burned).
+ * KEYS[1] message, KEYS[2] its view counter, KEYS[3] its receipt, KEYS[4] its webhook events;
+ * ARGV[1] now (ms), ARGV[2] the retention (ms). Deletes the message and marks its receipt
+ * deleted in one step (recording message.deleted when it has webhooks). Returns 0 when the
+ * message was already gone (a racing read burned it: the receipt says burned), 1 when deleted,
+ * 2 when deleted and an event was recorded.
  */
 export const deleteWithReceipt = `#!lua flags=allow-oom
+${recordEvent}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local left = tonumber(redis.call('GET', KEYS[2]) or '-1')
 redis.call('DEL', KEYS[1], KEYS[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HSET', KEYS[3], 's', 'd', 'a', ARGV[1])
-  redis.call('PEXPIREAT', KEYS[3], tonumber(ARGV[1]) + tonumber(ARGV[2]))
+local w = redis.call('HGET', KEYS[3], 'w')
+if not w then return 1 end
+redis.call('HSET', KEYS[3], 's', 'd', 'a', ARGV[1])
+redis.call('PEXPIREAT', KEYS[3], tonumber(ARGV[1]) + tonumber(ARGV[2]))
+if w ~= '1' then return 1 end
+record('message.deleted', ARGV[1], redis.call('HGET', KEYS[3], 'v'), left, 'deleted')
+return 2`
+
+/**
+ * The schedule's look at one message: KEYS[1] its receipt, KEYS[2] its events; ARGV[1] now.
+ * Records message.expired once (the receipt's e marks it) when the message expired with no
+ * other end, then returns {owner, createdAt, expiresAt, ended (0/1), event…} (at most 100
+ * events, oldest first), or nil when the receipt is gone or has no webhooks.
+ */
+export const pendingEvents = `
+local r = redis.call('HMGET', KEYS[1], 'w', 'o', 't', 'x', 'm', 'v', 's', 'e')
+if r[1] ~= '1' then return nil end
+local ended = 0
+if r[7] then ended = 1 end
+if r[8] then ended = 1 end
+if ended == 0 and tonumber(r[4]) <= tonumber(ARGV[1]) then
+  local seq = redis.call('HINCRBY', KEYS[1], 'n', 1)
+  redis.call('HSET', KEYS[1], 'e', r[4])
+  local left = -1
+  if r[5] ~= '' then left = tonumber(r[5]) - tonumber(r[6]) end
+  redis.call('RPUSH', KEYS[2], seq .. '|message.expired|' .. r[4] .. '|' .. r[6] .. '|' .. left .. '|expired')
+  redis.call('PEXPIREAT', KEYS[2], redis.call('PEXPIRETIME', KEYS[1]))
+  ended = 1
 end
-return 1`
+local reply = {r[2], r[3], r[4], ended}
+for _, event in ipairs(redis.call('LRANGE', KEYS[2], 0, 99)) do reply[#reply + 1] = event end
+return reply`
+
+/** KEYS[1] a message's events; ARGV[1] a seq: drops the events up to it (they are queued). */
+export const acknowledgeEvents = `
+local dropped = 0
+while true do
+  local first = redis.call('LINDEX', KEYS[1], 0)
+  if not first then break end
+  if tonumber(string.match(first, '^(%d+)|')) > tonumber(ARGV[1]) then break end
+  redis.call('LPOP', KEYS[1])
+  dropped = dropped + 1
+end
+return dropped`
+
+/**
+ * KEYS[1] the webhook schedule; ARGV[1] now, ARGV[2] lease (ms), ARGV[3] limit: the messages
+ * due, each moved lease ms ahead so another instance does not take it meanwhile.
+ */
+export const claimDue = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local hiddenUntil = tonumber(ARGV[1]) + tonumber(ARGV[2])
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], hiddenUntil, id) end
+return due`

@@ -1,0 +1,46 @@
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import { MemoryMessageStore } from '../../src/storage/memory/memory-message-store.js'
+import { messageEventsKey, receiptKey } from '../../src/storage/redis/keys.js'
+import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
+import { flushRedis, redisCommandsDuring, sleep, testRedis } from '../helper.js'
+import { eventOutboxContract, type OutboxUnderTest } from './event-outbox.contract.js'
+import { message, TEST_RECEIPT_RETENTION_MS } from './message-store.contract.js'
+
+t.test('memory store', async (t) => {
+  eventOutboxContract(t, async (t: Test): Promise<OutboxUnderTest> => {
+    let now = Date.now()
+    const store = new MemoryMessageStore(() => now, undefined, { receiptRetentionMs: TEST_RECEIPT_RETENTION_MS })
+    t.teardown(async () => { await store.close() })
+    return { store, elapse: async (ms) => { now += ms } }
+  })
+})
+
+t.test('redis store (real redis-server)', async (t) => {
+  const redis = await testRedis()
+  eventOutboxContract(t, async (t: Test): Promise<OutboxUnderTest> => {
+    await flushRedis(redis.url)
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    return { store: new RedisMessageStore(client, { receiptRetentionMs: TEST_RECEIPT_RETENTION_MS }), elapse: sleep }
+  })
+
+  t.test('a read of a notifying message is still one script call; its events live beside the receipt and go with it', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const warm = message({ owner: 'ownerkey0042' })
+    await store.create(warm, true)
+    await store.consume(warm.id)
+    const m = message({ owner: 'ownerkey0042', maxViews: 1 })
+    await store.create(m, true)
+    const commands = await redisCommandsDuring(t, redis.url, async () => {
+      t.equal((await store.consume(m.id))?.remainingViews, 0)
+    })
+    t.same(commands, ['evalsha'])
+    t.equal(await client.llen(messageEventsKey(m.id)), 2)
+    t.equal(await client.pexpiretime(messageEventsKey(m.id)), await client.pexpiretime(receiptKey(m.id)), 'kept exactly as long as the receipt')
+    const values = await client.lrange(messageEventsKey(m.id), 0, -1)
+    t.notOk(values.some((v) => v.includes('hello')), 'no content in an event')
+  })
+})
