@@ -26,6 +26,10 @@ import { RedisIssuerKeyStore } from '../src/storage/redis/redis-issuer-key-store
 import { RedisKeyStore } from '../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../src/storage/redis/redis-message-store.js'
 import { RedisReplayStore } from '../src/storage/redis/redis-replay-store.js'
+import type { WebhookStore } from '../src/storage/webhook-store.js'
+import { MemoryWebhookStore } from '../src/storage/memory/memory-webhook-store.js'
+import { RedisWebhookStore } from '../src/storage/redis/redis-webhook-store.js'
+import { WebhookEndpoints } from '../src/webhooks/endpoints.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,6 +51,10 @@ declare module 'fastify' {
     eventLog: EventLog
     /** scores and ladder levels per client address, and the blocks: shared by every instance on Redis */
     abuseStore: AbuseStore
+    /** webhook endpoints and their delivery logs, per API key id: shared by every instance on Redis */
+    webhookStore: WebhookStore
+    /** webhook endpoints: registration, rotation, and what delivery needs (subscribers, signing secrets) */
+    webhookEndpoints: WebhookEndpoints
   }
 }
 
@@ -122,5 +130,15 @@ export default fp(async function storage (app) {
   const abuseStore: AbuseStore = redisClient === null ? new MemoryAbuseStore() : new RedisAbuseStore(redisClient)
   app.addHook('onClose', async () => { await abuseStore.close() })
   app.decorate('abuseStore', abuseStore)
+  const webhookStore: WebhookStore = redisClient === null ? new MemoryWebhookStore() : new RedisWebhookStore(redisClient)
+  app.addHook('onClose', async () => { await webhookStore.close() })
+  app.decorate('webhookStore', webhookStore)
+  app.decorate('webhookEndpoints', new WebhookEndpoints({
+    store: webhookStore,
+    cipher: config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey),
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    // The events plugin comes after this one: its emitter is looked up when an event happens.
+    events: { emit: (event) => { app.securityEvents.emit(event) } }
+  }))
   app.decorate('messages', new Messages(store, config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey)))
 }, { name: 'storage', dependencies: ['config'] })

@@ -28,6 +28,7 @@ import apiSecurityBlockRoutes from '../routes/api/v1/security-blocks.js'
 import apiSigningKeyRoutes from '../routes/api/v1/signing-keys.js'
 import apiSecurityPolicyRoutes from '../routes/api/v1/security-policy.js'
 import apiSecurityEventRoutes from '../routes/api/v1/security-events.js'
+import apiWebhookRoutes from '../routes/api/v1/webhooks.js'
 import publicRoutes from '../routes/public.js'
 import assetRoutes from '../routes/assets.js'
 import wellKnownRoutes from '../routes/well-known.js'
@@ -78,6 +79,7 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   await app.register(apiSecurityBlockRoutes, { prefix: '/api/v1' })
   await app.register(apiSecurityPolicyRoutes, { prefix: '/api/v1' })
   await app.register(apiSecurityEventRoutes, { prefix: '/api/v1' })
+  await app.register(apiWebhookRoutes, { prefix: '/api/v1' })
 
   return app
 }

@@ -37,7 +37,11 @@ export const SECURITY_EVENT_TYPES = {
   'policy.changed': 'the runtime policy was replaced; detail.version',
   'policy.reset': 'the runtime policy went back to the environment\'s defaults',
   'block.added': 'a client network was blocked, automatically or by hand; detail.cidr, level, until, manual, reason',
-  'block.lifted': 'a block was lifted before its end; detail.cidr'
+  'block.lifted': 'a block was lifted before its end; detail.cidr',
+  'webhook.created': 'a webhook endpoint was registered for a key; detail.webhookId, host, events',
+  'webhook.deleted': 'a webhook endpoint was deleted; detail.webhookId',
+  'webhook.secret_rotated': 'a webhook endpoint got a new signing secret (the previous one signs too for 24 hours); detail.webhookId',
+  'webhook.disabled': 'a webhook endpoint was disabled after failing for too long; detail.webhookId, failingSince'
 } as const satisfies Record<string, string>
 
 export type SecurityEventType = keyof typeof SECURITY_EVENT_TYPES
@@ -166,7 +170,11 @@ const MESSAGES: Record<SecurityEventType, string> = {
   'policy.changed': 'runtime policy changed',
   'policy.reset': 'runtime policy reset to the defaults',
   'block.added': 'client network blocked',
-  'block.lifted': 'block lifted'
+  'block.lifted': 'block lifted',
+  'webhook.created': 'webhook endpoint registered',
+  'webhook.deleted': 'webhook endpoint deleted',
+  'webhook.secret_rotated': 'webhook secret rotated',
+  'webhook.disabled': 'webhook endpoint disabled after repeated failures'
 }
 
 /** fields of a log line that pino or the request log already use: a detail of that name is logged as `detail_<name>` */

@@ -41,3 +41,12 @@ export const blocksKey = '{missive-abuse}:blocks'
 export const blocksVersionKey = '{missive-abuse}:blocks:version'
 /** the runtime policy: a hash, `v` its version (what instances poll), `d` the document; one slot */
 export const policyKey = '{missive-policy}:current'
+
+// Webhooks (API.md section 9). Every key of one owner (an API key id) carries the owner's hash
+// tag, so one script can touch an endpoint and its delivery log in one Cluster slot.
+/** a key's webhook endpoints: a hash, field endpoint id → JSON */
+export const webhookEndpointsKey = (keyId: string): string => `webhooks:{${keyId}}:endpoints`
+/** an endpoint's delivery log, its order: a sorted set of event ids scored by the event's createdAt */
+export const webhookDeliveriesKey = (keyId: string, endpointId: string): string => `webhooks:{${keyId}}:deliveries:${endpointId}`
+/** an endpoint's delivery log, its entries: a hash, field event id → JSON */
+export const webhookDeliveryEntriesKey = (keyId: string, endpointId: string): string => `webhooks:{${keyId}}:deliveries:${endpointId}:entries`
