@@ -21,7 +21,7 @@ t.test('a correct deployment passes cleanly, leaves nothing behind, and every ch
   const target = await startTarget(t, { AUTH_FAILURE_MAX: 2000 })
   const json = join(t.testdir(), 'report.json')
   const sarif = join(t.testdir(), 'report.sarif')
-  // enough for every forged-token probe on every protected route (the security routes of issue 17 included)
+  // enough for every forged-token probe on every protected route (the security routes of issue 17 and the webhook routes of issue 19 included)
   const run = await scan(['--url', target.url, '--api-key', target.adminKey, ...FAST, '--auth-failures', '900', '--sarif', sarif], { json })
   const report = run.report
   t.equal(run.code, 0, run.out)
