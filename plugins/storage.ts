@@ -18,6 +18,7 @@ import { MemoryReplayStore } from '../src/storage/memory/memory-replay-store.js'
 import { MemoryPolicyStore } from '../src/storage/memory/memory-policy-store.js'
 import type { PolicyStore } from '../src/storage/policy-store.js'
 import { RedisPolicyStore } from '../src/storage/redis/redis-policy-store.js'
+import type { EventOutbox } from '../src/storage/event-outbox.js'
 import type { MessageStore } from '../src/storage/message-store.js'
 import type { ReplayStore } from '../src/storage/replay-store.js'
 import { RedisClientKeyStore } from '../src/storage/redis/redis-client-key-store.js'
@@ -36,6 +37,8 @@ declare module 'fastify' {
     /** the shared Redis (or Redis Cluster) client; null on the in-memory store */
     redisClient: RedisClient | null
     messageStore: MessageStore
+    /** the webhook outbox and schedule of the message store (the same object) */
+    eventOutbox: EventOutbox
     messages: Messages
     /** API keys, the JWT deny list and auth-failure counters, on the same store */
     keyStore: KeyStore
@@ -69,7 +72,7 @@ const STARTUP_WAIT_MS = 5000
 export default fp(async function storage (app) {
   const { config } = app
   let redisClient: RedisClient | null = null
-  let store: MessageStore
+  let store: MessageStore & EventOutbox
   const receiptRetentionMs = config.RECEIPT_RETENTION_SECONDS * 1000
   let keyStore: KeyStore
   let issuerKeyStore: IssuerKeyStore
@@ -119,6 +122,7 @@ export default fp(async function storage (app) {
   app.addHook('onClose', async () => { await eventLog.close() })
   app.decorate<RedisClient | null>('redisClient', redisClient)
   app.decorate('messageStore', store)
+  app.decorate('eventOutbox', store)
   app.decorate('keyStore', keyStore)
   app.decorate('issuerKeyStore', issuerKeyStore)
   app.decorate('clientKeyStore', clientKeyStore)

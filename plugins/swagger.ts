@@ -32,6 +32,7 @@ export default fp(async function swaggerDocs (app) {
         { name: 'auth', description: 'API key to bearer token exchange' },
         { name: 'messages', description: 'messages owned by an API key' },
         { name: 'keys', description: 'API key administration (keys:admin)' },
+        { name: 'webhooks', description: 'signed, replay-safe event deliveries (Standard Webhooks 1.0) for a key\'s own messages' },
         { name: 'operations', description: 'health, readiness and metrics' }
       ],
       components: {

@@ -24,6 +24,8 @@ import proof from '../plugins/proof.js'
 import policy from '../plugins/policy.js'
 import abuse from '../plugins/abuse.js'
 import events from '../plugins/events.js'
+import webhooks from '../plugins/webhooks.js'
+import webhookRelay from '../plugins/webhook-relay.js'
 import apiSecurityBlockRoutes from '../routes/api/v1/security-blocks.js'
 import apiSigningKeyRoutes from '../routes/api/v1/signing-keys.js'
 import apiSecurityPolicyRoutes from '../routes/api/v1/security-policy.js'
@@ -54,6 +56,10 @@ export async function buildApp (config: Config, overrides: ServerOptionsOverride
   // The first gate: a blocked address is answered before CORS, limits, bodies and credentials.
   await app.register(abuse)
   await app.register(events)
+  // The delivery queue and its worker: needs the webhook endpoints (storage) and the security events.
+  await app.register(webhooks)
+  // Events from the message store into that queue (after it: closed before it).
+  await app.register(webhookRelay)
   await app.register(cors)
   await app.register(underPressure)
   await app.register(rateLimit)

@@ -20,6 +20,14 @@ export interface Config extends Env {
   readonly issuerKeyTiming?: Partial<IssuerKeyTiming>
   /** tests only: a faster penalty ladder (score half-life, block durations, ladder memory) than plugins/abuse.ts uses */
   readonly abuseTiming?: { readonly halfLifeMs?: number, readonly durationsMs?: readonly number[], readonly memoryMs?: number }
+  /**
+   * tests only: webhook delivery timings (plugins/webhooks.ts): `scale` multiplies the retry
+   * schedule and the 5-day disable threshold (src/webhooks/retry.ts), `timeoutMs` replaces the
+   * 10 s attempt timeout, `pollMs` how long a job waits when its endpoint is busy
+   */
+  readonly webhookTiming?: { readonly scale?: number, readonly timeoutMs?: number, readonly pollMs?: number }
+  /** tests only: the CA certificate(s) (PEM) deliveries trust, in place of the system's: a test receiver's own */
+  readonly webhookTls?: { readonly ca: string }
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | null
   /** AES-256 key for content at rest, from ENCRYPTION_KEY */
   readonly encryptionKey: Buffer | null

@@ -97,6 +97,19 @@ export async function redisCallsDuring (test: Test, url: string, operation: () =
   return seen
 }
 
+/**
+ * Stops what an app does in the background on the store (the API keys' epoch, the blocks' and
+ * the runtime policy's version polls, the webhook relay's schedule poll and the delivery
+ * queue's worker), so that a test counting a request's store commands counts only those.
+ */
+export async function stopBackgroundWork (app: App): Promise<void> {
+  app.apiKeys.close()
+  app.abuse.blocks.close()
+  app.policy.close()
+  await app.webhookRelay?.close()
+  await app.deliveryQueue.close()
+}
+
 /** The command names of redisCallsDuring, lower case. */
 export async function redisCommandsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[]> {
   return (await redisCallsDuring(test, url, operation)).map((call) => String(call[0]).toLowerCase())

@@ -105,6 +105,8 @@ export class WebhookEndpoints {
   private readonly allowPrivate: boolean
   private readonly now: () => number
   private readonly events: SecurityEventSink | null
+  /** told the owner whose endpoints were added, removed or disabled here (the subscriber cache of this instance) */
+  onChange: ((owner: string) => void) | null = null
 
   constructor (options: WebhookEndpointsOptions) {
     this.store = options.store
@@ -135,6 +137,7 @@ export class WebhookEndpoints {
       if (result === 'full') throw new WebhookLimit(MAX_WEBHOOK_ENDPOINTS)
       if (result === 'added') {
         // The host only: people put tokens in webhook paths and query strings.
+        this.onChange?.(owner)
         this.emit('webhook.created', owner, context, { webhookId: id, host: url.host, events: endpoint.events.join(',') })
         return { ...view(endpoint), secret }
       }
@@ -155,6 +158,7 @@ export class WebhookEndpoints {
   /** Deletes the endpoint and its delivery log. */
   async remove (owner: string, id: string, context: EventContext = {}): Promise<void> {
     if (!await this.store.remove(owner, id)) throw new WebhookNotFound()
+    this.onChange?.(owner)
     this.emit('webhook.deleted', owner, context, { webhookId: id })
   }
 
@@ -230,6 +234,7 @@ export class WebhookEndpoints {
       return disabledHere ? { ...current, disabledAt: at } : current
     })
     if (endpoint !== null && disabledHere) {
+      this.onChange?.(owner)
       this.emit('webhook.disabled', owner, context, {
         webhookId: id,
         failingSince: endpoint.failingSince === null ? null : isoTime(endpoint.failingSince)

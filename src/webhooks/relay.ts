@@ -1,17 +1,10 @@
 import type { EventOutbox, OutboxEvent, PendingEvents } from '../storage/event-outbox.js'
 import { webhookPayload, type WebhookEventType } from './payloads.js'
+import type { DeliveryJob, DeliveryQueue } from './queue.js'
 
-/** What the relay hands its jobs to (src/webhooks/queue.ts's DeliveryQueue). */
-export interface DeliveryJob {
-  eventId: string
-  owner: string
-  endpointId: string
-  type: WebhookEventType
-  /** the webhookPayload JSON, sent and signed byte for byte on every attempt */
-  body: string
-  createdAt: number
-}
-export interface JobSink { enqueue (jobs: readonly DeliveryJob[]): Promise<void> }
+export type { DeliveryJob }
+/** What the relay hands its jobs to: the delivery queue. */
+export type JobSink = Pick<DeliveryQueue, 'enqueue'>
 
 /** Who wants an event: the owner's enabled endpoints that asked for its type. */
 export interface Subscribers {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { App } from '../../src/app.js'
 import { generateSigningKey } from '../../src/auth/http-signatures/sign.js'
-import { sleep, testRedis } from '../helper.js'
+import { sleep, stopBackgroundWork, testRedis } from '../helper.js'
 import { withKey, withToken } from '../api/api-helper.js'
 import { createRequest, redisCallsDuring, send, settledBuild, signedHeaders, signedInject, signer, signingService, type SignedRequest } from './proof-helper.js'
 
@@ -54,10 +54,8 @@ async function measure (t: Parameters<typeof redisCallsDuring>[0], url: string, 
 async function ready (app: App): Promise<void> {
   // Let the setup's epoch bumps reach this instance, then stop the poll (see above).
   await sleep(1200)
-  app.apiKeys.close()
-  // the blocks' and the runtime policy's version polls too (issue 17): one GET a second each
-  app.abuse.blocks.close()
-  app.policy.close()
+  // the blocks' and the runtime policy's version polls too (issue 17), the webhook relay and queue (issue 19)
+  await stopBackgroundWork(app)
 }
 
 t.test('warm plain requests cost what they did before the feature; signed ones one SET NX more', async (t) => {

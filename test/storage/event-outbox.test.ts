@@ -33,11 +33,17 @@ t.test('redis store (real redis-server)', async (t) => {
     await store.create(warm, true)
     await store.consume(warm.id)
     const m = message({ owner: 'ownerkey0042', maxViews: 1 })
+    const quiet = message({ owner: 'ownerkey0043', maxViews: 1 })
     await store.create(m, true)
+    await store.create(quiet, false)
     const commands = await redisCommandsDuring(t, redis.url, async () => {
       t.equal((await store.consume(m.id))?.remainingViews, 0)
     })
-    t.same(commands, ['evalsha'])
+    t.same(commands, ['evalsha'], 'with webhooks: the one script')
+    const quietCommands = await redisCommandsDuring(t, redis.url, async () => {
+      t.equal((await store.consume(quiet.id))?.remainingViews, 0)
+    })
+    t.same(quietCommands, ['evalsha'], 'without: the same one script, which finds w=0 with the command that finds the receipt')
     t.equal(await client.llen(messageEventsKey(m.id)), 2)
     t.equal(await client.pexpiretime(messageEventsKey(m.id)), await client.pexpiretime(receiptKey(m.id)), 'kept exactly as long as the receipt')
     const values = await client.lrange(messageEventsKey(m.id), 0, -1)

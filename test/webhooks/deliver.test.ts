@@ -1,16 +1,13 @@
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Webhook } from 'standardwebhooks'
 import t, { type Test } from 'tap'
 import { deliver, DELIVERY_TIMEOUT_MS, MAX_RESPONSE_BYTES, type DeliveryRequest } from '../../src/webhooks/deliver.js'
 import { webhookPayload } from '../../src/webhooks/payloads.js'
 import { version } from '../../src/version.js'
+import { testCertificate } from './receiver.js'
 
 /**
  * One delivery attempt (API.md section 9, issue 19) against real HTTPS receivers on 127.0.0.1.
@@ -20,17 +17,8 @@ import { version } from '../../src/version.js'
  * allowPrivate: true, except those that check that without it nothing is connected to.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'missive-webhooks-'))
-t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-const certFile = join(dir, 'cert.pem')
-const keyFile = join(dir, 'key.pem')
-execFileSync('openssl', [
-  'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-sha256', '-days', '1',
-  '-keyout', keyFile, '-out', certFile,
-  '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'
-], { stdio: 'ignore' })
-const cert = readFileSync(certFile)
-const key = readFileSync(keyFile)
+// a one-day certificate for localhost and 127.0.0.1, made by openssl for this process (receiver.ts)
+const { cert, key } = testCertificate()
 
 interface Received { method: string, url: string, headers: IncomingHttpHeaders, body: string }
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void

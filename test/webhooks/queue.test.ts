@@ -1,0 +1,345 @@
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import type { App } from '../../src/app.js'
+import { buildApp } from '../../src/app.js'
+import { type ConfigOverrides, loadConfig } from '../../src/config.js'
+import { MAX_ATTEMPTS } from '../../src/webhooks/retry.js'
+import { QUEUE_PREFIX } from '../../src/webhooks/bullmq-queue.js'
+import { deliveryJobId } from '../../src/webhooks/queue.js'
+import { makeKey, withKey } from '../api/api-helper.js'
+import { flushRedis, sleep, testRedis } from '../helper.js'
+import { RedisServer } from '../helpers/redis-server.js'
+import { eventually, harness, type QueueKind } from './queue-harness.js'
+import { testCertificate, WebhookReceiver } from './receiver.js'
+
+/**
+ * The delivery queues (API.md section 9, issue 19): the in-process one (memory store) and BullMQ
+ * on a real Redis run the same tests; then what only the durable one promises: two instances,
+ * a restart of the server, a restart of Redis with AOF, retention. Every receiver is a real HTTPS
+ * server on 127.0.0.1 verifying each delivery with the standardwebhooks verifier. The schedule is
+ * scaled down (Config.webhookTiming in the app) so that eleven attempts take a second or two.
+ */
+
+async function bullmqOnTestRedis (): Promise<QueueKind> {
+  const redis = await testRedis()
+  await flushRedis(redis.url)
+  return { kind: 'bullmq', redis: { REDIS_URL: redis.url, redisClusterNodes: [] } }
+}
+
+const kinds: Array<[string, () => Promise<QueueKind>]> = [
+  ['memory', async () => ({ kind: 'memory' })],
+  ['bullmq', bullmqOnTestRedis]
+]
+
+for (const [name, kindOf] of kinds) {
+  t.test(`${name} queue`, async (t) => {
+    t.test('an event is delivered once, signed; enqueueing it again queues nothing', async (t) => {
+      const h = harness(t, await kindOf(), { scale: 1e-3 })
+      const a = await h.endpoint()
+      const queue = h.open()
+      const job = h.job(a, 'evt_once')
+      await queue.enqueue([job, job])
+      await queue.enqueue([job])
+      const [got] = await a.receiver.waitFor(1)
+      t.equal(got?.webhookId, 'evt_once')
+      t.equal(got?.body, job.body, 'the body byte for byte')
+      t.same(got?.verifiedBy, [a.secret], 'verified by the standardwebhooks verifier')
+      await eventually('logged as delivered', async () => (await h.logOf(a, 'evt_once'))?.state === 'delivered')
+      t.match(await h.logOf(a, 'evt_once'), { attempts: 1, lastStatus: 204, nextAttemptAt: null })
+      await queue.enqueue([job])
+      await sleep(300)
+      t.equal(a.receiver.received.length, 1, 'once, also when enqueued again after its delivery')
+    })
+
+    t.test('a receiver that fails twice then recovers gets the event, with the same webhook-id', async (t) => {
+      const h = harness(t, await kindOf(), { scale: 1e-3 })
+      const a = await h.endpoint({ statuses: [500, 503] })
+      const queue = h.open()
+      await queue.enqueue([h.job(a, 'evt_flaky')])
+      const attempts = await a.receiver.waitFor(3)
+      t.same(attempts.map((d) => d.webhookId), ['evt_flaky', 'evt_flaky', 'evt_flaky'])
+      t.same(attempts.map((d) => d.status), [500, 503, 204])
+      t.ok(attempts.every((d) => d.verifiedBy.length === 1), 'each attempt verifies')
+      t.ok(attempts.every((d) => d.body === attempts[0]?.body), 'the same body each time')
+      await eventually('logged as delivered', async () => (await h.logOf(a, 'evt_flaky'))?.state === 'delivered')
+      t.match(await h.logOf(a, 'evt_flaky'), { attempts: 3, lastStatus: 204, nextAttemptAt: null })
+      t.equal((await h.endpoints.find(h.job(a, '').owner, a.id))?.failingSince, null, 'the run of failures ended')
+    })
+
+    t.test('a receiver down past the whole budget: every attempt made, then failed', async (t) => {
+      // 1e-5: the 24 h delay is 864 ms, all ten delays about 1.7 s
+      const h = harness(t, await kindOf(), { scale: 1e-5 })
+      const a = await h.endpoint({ respond: () => 503 })
+      const queue = h.open()
+      await queue.enqueue([h.job(a, 'evt_down')])
+      await eventually('logged as failed', async () => (await h.logOf(a, 'evt_down'))?.state === 'failed', 15_000)
+      t.match(await h.logOf(a, 'evt_down'), { attempts: MAX_ATTEMPTS, lastStatus: 503, nextAttemptAt: null })
+      await sleep(200)
+      t.equal(a.receiver.of('evt_down').length, MAX_ATTEMPTS, `${MAX_ATTEMPTS} attempts, no more`)
+      t.equal((await h.endpoints.find(h.job(a, '').owner, a.id))?.disabledAt, null, 'one event\'s budget is shorter than the 5 days: not disabled')
+    })
+
+    t.test('an endpoint failing for the scaled 5 days is disabled, with one webhook.disabled event', async (t) => {
+      // 2e-6: 5 days are 864 ms, an event's whole budget about 0.35 s: events keep coming, each failing
+      const h = harness(t, await kindOf(), { scale: 2e-6 })
+      const a = await h.endpoint({ respond: () => 500 })
+      const queue = h.open()
+      const started = Date.now()
+      let n = 0
+      await eventually('disabled', async () => {
+        await queue.enqueue([h.job(a, `evt_dis_${n++}`)])
+        await sleep(80)
+        return (await h.endpoints.find(h.job(a, '').owner, a.id))?.disabledAt !== null
+      }, 15_000)
+      const endpoint = await h.endpoints.find(h.job(a, '').owner, a.id)
+      t.ok((endpoint?.disabledAt ?? 0) - (endpoint?.failingSince ?? Infinity) >= h.worker.schedule.disableAfterMs, 'after failing for disableAfterMs')
+      t.ok(Date.now() - started >= h.worker.schedule.disableAfterMs)
+      await sleep(300)
+      const disabled = h.events.filter((e) => e.type === 'webhook.disabled')
+      t.equal(disabled.length, 1, 'one security event')
+      t.match(disabled[0]?.detail, { webhookId: a.id })
+      const sent = a.receiver.received.length
+      await queue.enqueue([h.job(a, 'evt_after')])
+      await eventually('the later event logged as failed', async () => (await h.logOf(a, 'evt_after'))?.state === 'failed')
+      t.equal(a.receiver.received.length, sent, 'nothing more sent')
+    })
+
+    t.test('during a rotation\'s overlap both secrets sign each delivery', async (t) => {
+      const h = harness(t, await kindOf(), { scale: 1e-3 })
+      const a = await h.endpoint()
+      const rotated = await h.endpoints.rotateSecret(h.job(a, '').owner, a.id)
+      a.receiver.verifyWith([a.secret, rotated.secret])
+      const queue = h.open()
+      await queue.enqueue([h.job(a, 'evt_rotated')])
+      const [got] = await a.receiver.waitFor(1)
+      t.same(got?.verifiedBy, [a.secret, rotated.secret], 'the old and the new secret both verify')
+    })
+
+    t.test('at most 2 deliveries in flight per endpoint; other endpoints are not held up', async (t) => {
+      const h = harness(t, await kindOf(), { scale: 1e-3 })
+      const a = await h.endpoint({ holdMs: 150 })
+      const b = await h.endpoint({ holdMs: 150 })
+      const queue = h.open()
+      const jobs = [
+        ...Array.from({ length: 8 }, (_, i) => h.job(a, `evt_a_${i}`)),
+        ...Array.from({ length: 4 }, (_, i) => h.job(b, `evt_b_${i}`))
+      ]
+      await queue.enqueue(jobs)
+      await a.receiver.waitFor(8)
+      await b.receiver.waitFor(4)
+      t.equal(a.receiver.maxInFlight, 2, 'endpoint a: 2 at a time, never more')
+      t.equal(b.receiver.maxInFlight, 2, 'endpoint b: 2 at a time beside a\'s')
+      await sleep(200)
+      t.same(new Set(a.receiver.received.map((d) => d.webhookId)).size, 8, 'each event once')
+      t.equal(a.receiver.received.length, 8)
+    })
+
+    t.test('jobs are checked at enqueue: an event id that cannot be a webhook-id is refused', async (t) => {
+      const h = harness(t, await kindOf(), { scale: 1e-3 })
+      const a = await h.endpoint()
+      const queue = h.open()
+      await t.rejects(queue.enqueue([h.job(a, 'evt.with.dots')]), TypeError)
+      await t.rejects(queue.enqueue([{ ...h.job(a, 'evt_x'), endpointId: 'wh_a:b' }]), TypeError)
+      await queue.enqueue([])
+      t.equal(deliveryJobId({ endpointId: 'wh_1', eventId: 'a:b' }), 'wh_1.a%3Ab', 'no ":" in a job id')
+    })
+  })
+}
+
+t.test('memory queue: close stops the retry timers; a later enqueue is refused', async (t) => {
+  const h = harness(t, { kind: 'memory' }, { scale: 1e-2 })
+  const a = await h.endpoint({ statuses: [500] })
+  const queue = h.open()
+  await queue.enqueue([h.job(a, 'evt_closed')])
+  await a.receiver.waitFor(1)
+  await queue.close()
+  await sleep(300) // the retry would be due after 40-60 ms
+  t.equal(a.receiver.received.length, 1, 'the pending retry was dropped (lost, as the memory store is on restart)')
+  await t.rejects(queue.enqueue([h.job(a, 'evt_late')]), /closed/)
+})
+
+t.test('bullmq: two instances on one Redis deliver each event once', async (t) => {
+  const h = harness(t, await bullmqOnTestRedis(), { scale: 1e-3 })
+  const a = await h.endpoint()
+  const b = await h.endpoint()
+  const first = h.open()
+  const second = h.open()
+  const jobs = Array.from({ length: 20 }, (_, i) => h.job(i % 2 === 0 ? a : b, `evt_two_${i}`))
+  // both instances see every event (as two relays might): still one job each
+  await Promise.all([first.enqueue(jobs), second.enqueue(jobs)])
+  await a.receiver.waitFor(10)
+  await b.receiver.waitFor(10)
+  await sleep(500)
+  t.equal(a.receiver.received.length + b.receiver.received.length, 20, 'each event once')
+  t.equal(new Set([...a.receiver.received, ...b.receiver.received].map((d) => d.webhookId)).size, 20)
+  t.ok(a.receiver.maxInFlight <= 2 && b.receiver.maxInFlight <= 2, 'the cap holds across instances')
+})
+
+t.test('bullmq: the cap holds across instances (leases in Redis)', async (t) => {
+  const h = harness(t, await bullmqOnTestRedis(), { scale: 1e-3 })
+  const a = await h.endpoint({ holdMs: 150 })
+  const queues = [h.open(), h.open(), h.open()]
+  await (queues[0]?.enqueue(Array.from({ length: 9 }, (_, i) => h.job(a, `evt_cap_${i}`))))
+  await a.receiver.waitFor(9)
+  t.equal(a.receiver.maxInFlight, 2, '2 at a time across three instances')
+})
+
+t.test('bullmq: close while jobs wait (and one waits for its retry); a new queue delivers them', async (t) => {
+  const kind = await bullmqOnTestRedis()
+  // 0.06: the first retry waits 5 s × 0.06 = 240-360 ms, the second 1.4-2.2 s
+  const h = harness(t, kind, { scale: 0.06 })
+  const a = await h.endpoint({ statuses: [500] })
+  const producer = h.open({ start: false })
+  const running = h.open()
+  await running.enqueue([h.job(a, 'evt_retrying')])
+  await a.receiver.waitFor(1)
+  await running.close()
+  await producer.enqueue([h.job(a, 'evt_w1'), h.job(a, 'evt_w2'), h.job(a, 'evt_w3')])
+  await producer.close()
+  await sleep(100)
+  t.equal(a.receiver.received.length, 1, 'nothing runs while no worker does')
+
+  const restarted = h.open()
+  await a.receiver.waitFor(5)
+  await sleep(200)
+  t.same(a.receiver.received.map((d) => d.webhookId).sort(), ['evt_retrying', 'evt_retrying', 'evt_w1', 'evt_w2', 'evt_w3'])
+  await eventually('the retried event logged as delivered', async () => (await h.logOf(a, 'evt_retrying'))?.state === 'delivered')
+  t.match(await h.logOf(a, 'evt_retrying'), { attempts: 2, lastStatus: 204 }, 'its attempt count survived')
+  await restarted.close()
+})
+
+t.test('bullmq: Redis with AOF restarted in the middle loses no queued event', async (t) => {
+  const redis = await RedisServer.start(['--appendonly', 'yes', '--appendfsync', 'always'])
+  t.teardown(async () => { await redis.destroy() })
+  // 0.06: each first retry waits 240-360 ms
+  const h = harness(t, { kind: 'bullmq', redis: { REDIS_URL: redis.url, redisClusterNodes: [] } }, { scale: 0.06 })
+  const a = await h.endpoint({ statuses: [500, 500, 500] })
+  const running = h.open()
+  const producer = h.open({ start: false })
+  await running.enqueue(['evt_aof_1', 'evt_aof_2', 'evt_aof_3'].map((id) => h.job(a, id)))
+  await a.receiver.waitFor(3) // each failed once: their retries wait in Redis
+
+  // SIGKILL (no shutdown save), then the same port and directory: only what the AOF holds comes back
+  await redis.stop()
+  await sleep(300) // the retries fall due while Redis is away
+  await redis.start()
+  await a.receiver.waitFor(6, 15_000)
+  await producer.enqueue([h.job(a, 'evt_aof_after')])
+  await a.receiver.waitFor(7, 15_000)
+  await sleep(200)
+  t.same(a.receiver.received.map((d) => d.webhookId).sort(),
+    ['evt_aof_1', 'evt_aof_1', 'evt_aof_2', 'evt_aof_2', 'evt_aof_3', 'evt_aof_3', 'evt_aof_after'],
+    'the worker and the producer carry on after reconnecting; each retry once, nothing lost')
+  t.ok(a.receiver.received.every((d) => d.verifiedBy.length === 1))
+  for (const id of ['evt_aof_1', 'evt_aof_2', 'evt_aof_3']) {
+    await eventually(`${id} logged as delivered`, async () => (await h.logOf(a, id))?.state === 'delivered')
+    t.match(await h.logOf(a, id), { attempts: 2 }, `${id}: its attempt count came back from the AOF`)
+  }
+})
+
+t.test('bullmq: closing during a Redis outage returns at once; the queued retry is delivered once Redis is back', async (t) => {
+  const redis = await RedisServer.start(['--appendonly', 'yes', '--appendfsync', 'always'])
+  t.teardown(async () => { await redis.destroy() })
+  const h = harness(t, { kind: 'bullmq', redis: { REDIS_URL: redis.url, redisClusterNodes: [] } }, { scale: 0.06 })
+  const a = await h.endpoint({ statuses: [500] })
+  const before = h.open()
+  await before.enqueue([h.job(a, 'evt_outage')])
+  await a.receiver.waitFor(1)
+  const client = new Redis(redis.url)
+  await eventually('the retry waits in the delayed set', async () => await client.zcard(`${QUEUE_PREFIX}:deliveries:delayed`) === 1)
+  client.disconnect()
+  await redis.stop()
+  await sleep(300) // the connections notice
+  const started = Date.now()
+  await before.close()
+  t.ok(Date.now() - started < 4000, `closed in ${Date.now() - started} ms, not waiting for Redis`)
+
+  await redis.start()
+  h.open()
+  const attempts = await a.receiver.waitFor(2, 15_000)
+  t.same(attempts.map((d) => [d.webhookId, d.status]), [['evt_outage', 500], ['evt_outage', 204]])
+})
+
+t.test('bullmq: every key in one hash tag; finished jobs kept for dedupe, then dropped', async (t) => {
+  const kind = await bullmqOnTestRedis()
+  const h = harness(t, kind, { scale: 1e-3 })
+  const a = await h.endpoint()
+  const queue = h.open({ retentionMs: 1000 })
+  const first = h.job(a, 'evt_kept')
+  await queue.enqueue([first])
+  await a.receiver.waitFor(1)
+  const client = new Redis(kind.kind === 'bullmq' ? kind.redis.REDIS_URL ?? '' : '')
+  t.teardown(() => { client.disconnect() })
+  const jobKey = `${QUEUE_PREFIX}:deliveries:${deliveryJobId(first)}`
+  await eventually('the job finished', async () => (await client.hget(jobKey, 'finishedOn')) !== null)
+  const keys = await client.keys('*')
+  t.ok(keys.length > 0 && keys.every((key) => key.startsWith(`${QUEUE_PREFIX}:`)), 'every key under {missive-webhooks}: one Cluster slot')
+
+  await queue.enqueue([first])
+  await sleep(300)
+  t.equal(a.receiver.received.length, 1, 'retained: enqueueing it again adds nothing')
+
+  // past the retention, the next finished job sweeps it away, and the id is free again
+  await sleep(1100)
+  await queue.enqueue([h.job(a, 'evt_sweeper')])
+  await a.receiver.waitFor(2)
+  await eventually('the old job removed', async () => (await client.exists(jobKey)) === 0)
+  await queue.enqueue([first])
+  await a.receiver.waitFor(3)
+  t.same(a.receiver.received.map((d) => d.webhookId), ['evt_kept', 'evt_sweeper', 'evt_kept'])
+})
+
+/** The app with fast webhook timings, trusting the test receivers' certificate. */
+async function appWith (t: Test, store: 'memory' | 'redis', options: { flush?: boolean, autoClose?: boolean } = {}): Promise<App> {
+  const overrides: ConfigOverrides = { LOG_LEVEL: 'silent', WEBHOOK_ALLOW_PRIVATE: 'true', PENALTY_EXEMPT_IPS: '127.0.0.1' }
+  if (store === 'redis') {
+    const redis = await testRedis()
+    if (options.flush !== false) await flushRedis(redis.url)
+    overrides.REDIS_URL = redis.url
+  }
+  const app = await buildApp({ ...loadConfig({}, overrides), webhookTiming: { scale: 0.06, timeoutMs: 3000, pollMs: 30 }, webhookTls: { ca: testCertificate().cert } })
+  if (options.autoClose !== false) t.teardown(async () => { await app.close() })
+  await app.ready()
+  return app
+}
+
+async function registerAt (app: App, receiver: WebhookReceiver): Promise<{ key: string, keyId: string, id: string, secret: string }> {
+  const { id: keyId, key } = await makeKey(app)
+  const res = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: withKey(key), payload: { url: receiver.url(), events: ['message.viewed'] } })
+  if (res.statusCode !== 201) throw new Error(`register: ${res.statusCode} ${res.body}`)
+  const { id, secret } = res.json()
+  receiver.verifyWith([secret])
+  return { key, keyId, id, secret }
+}
+
+const appJob = (keyId: string, endpointId: string, eventId: string): Parameters<App['deliveryQueue']['enqueue']>[0][number] =>
+  ({ eventId, owner: keyId, endpointId, type: 'message.viewed', body: `{"type":"message.viewed","id":"${eventId}"}`, createdAt: Date.now() })
+
+for (const store of ['memory', 'redis'] as const) {
+  t.test(`the app (${store}): app.deliveryQueue delivers to an endpoint registered over HTTP; the log shows it`, async (t) => {
+    const app = await appWith(t, store)
+    const receiver = await WebhookReceiver.start(t, { statuses: [500] })
+    const { key, keyId, id } = await registerAt(app, receiver)
+    await app.deliveryQueue.enqueue([appJob(keyId, id, 'evt_app')])
+    const attempts = await receiver.waitFor(2)
+    t.same(attempts.map((d) => [d.webhookId, d.status, d.verifiedBy.length]), [['evt_app', 500, 1], ['evt_app', 204, 1]])
+    await eventually('logged as delivered', async () =>
+      (await app.inject({ url: `/api/v1/webhooks/${id}/deliveries`, headers: withKey(key) })).json().items[0]?.state === 'delivered')
+    const { items } = (await app.inject({ url: `/api/v1/webhooks/${id}/deliveries`, headers: withKey(key) })).json()
+    t.match(items, [{ eventId: 'evt_app', type: 'message.viewed', attempts: 2, lastStatus: 204, nextAttemptAt: null, state: 'delivered' }])
+  })
+}
+
+t.test('the app on Redis: a restart of the server loses no queued event', async (t) => {
+  const first = await appWith(t, 'redis', { autoClose: false })
+  const receiver = await WebhookReceiver.start(t, { statuses: [500] })
+  const { keyId, id } = await registerAt(first, receiver)
+  await first.deliveryQueue.enqueue([appJob(keyId, id, 'evt_restart')])
+  await receiver.waitFor(1)
+  await first.close() // the retry (240-360 ms away) waits in Redis
+
+  const second = await appWith(t, 'redis', { flush: false })
+  const attempts = await receiver.waitFor(2)
+  t.same(attempts.map((d) => [d.webhookId, d.status]), [['evt_restart', 500], ['evt_restart', 204]])
+  await eventually('logged as delivered', async () => (await second.webhookEndpoints.deliveries(keyId, id))[0]?.state === 'delivered')
+})
