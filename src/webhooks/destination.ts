@@ -37,6 +37,9 @@ export function addressKind (address: string): string {
     const v6 = parsed as ipaddr.IPv6
     if (v6.isIPv4MappedAddress()) parsed = v6.toIPv4Address()
     else if (v6.range() === 'rfc6052') parsed = ipaddr.IPv4.parse(v6.toNormalizedString().split(':').slice(-2).map((h) => parseInt(h, 16)).flatMap((n) => [n >> 8, n & 255]).join('.'))
+    // The deprecated IPv4-compatible form (::a.b.c.d, ::/96, RFC 4291 2.5.5.1) is 'unicast' to
+    // ipaddr.js; some stacks still route it to the IPv4 address: never public here.
+    else if (v6.range() === 'unicast' && v6.parts.slice(0, 6).every((part) => part === 0)) return 'ipv4Compatible'
   }
   return parsed.range()
 }

@@ -3,6 +3,7 @@ import {
   type WorkingDeliveryQueue
 } from './queue.js'
 import type { AttemptResult, DeliveryWorker, WorkerLogger } from './worker.js'
+import { loggedId } from './relay.js'
 
 /**
  * The delivery queue of the memory store (REDIS_URL unset): the same promises as the BullMQ
@@ -113,7 +114,7 @@ export class MemoryDeliveryQueue implements WorkingDeliveryQueue {
       result = await this.worker.attempt(queued.job, queued.attemptsMade)
     } catch (err) {
       // The endpoint could not be read: counted as a failed attempt, retried on the schedule.
-      this.log?.warn({ err: { message: (err as Error).message }, webhookId: queued.job.endpointId, eventId: queued.job.eventId }, 'webhook delivery attempt failed before sending')
+      this.log?.warn({ err: { message: (err as Error).message }, webhookId: queued.job.endpointId, eventId: loggedId(queued.job.eventId) }, 'webhook delivery attempt failed before sending')
       const delayMs = this.worker.schedule.nextDelayMs(queued.attemptsMade + 1)
       result = delayMs === null ? { outcome: 'failed', reason: 'store' } : { outcome: 'retry', delayMs, reason: 'store' }
     }

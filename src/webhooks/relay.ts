@@ -28,6 +28,15 @@ export const RELAY_TIMING: RelayTiming = { pollMs: 1000, leaseMs: 30_000, minGap
 
 interface Log { warn (obj: object, msg: string): void }
 
+/**
+ * A message id or an event id (which holds one) as logs may show it: a message id is a
+ * capability (whoever has it can read the message), so only its first four characters, as the
+ * access log does (src/server-options.ts maskIds).
+ */
+export function loggedId (id: string): string {
+  return id.replace(/([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{18}(?=_|$)/, '$1…')
+}
+
 /** The event's id, the same on every attempt and for every endpoint: `webhook-id` (no dots, no colons). */
 export function eventId (messageId: string, seq: number): string {
   return `evt_${messageId}_${seq}`
@@ -73,7 +82,7 @@ export class WebhookRelay {
   published (id: string): void {
     this.track(this.relay(id).catch((err: unknown) => {
       // Not lost: the events stay in the outbox, and the schedule brings the message back.
-      this.log.warn({ err, messageId: id }, 'webhook events not queued yet: the schedule will retry')
+      this.log.warn({ err, messageId: loggedId(id) }, 'webhook events not queued yet: the schedule will retry')
     }))
   }
 
@@ -96,7 +105,7 @@ export class WebhookRelay {
     try {
       const due = await this.outbox.claimDue(this.now(), this.timing.leaseMs, 100)
       await Promise.all(due.map(async (id) => await this.relay(id, true).catch((err: unknown) => {
-        this.log.warn({ err, messageId: id }, 'webhook events not queued yet: the schedule will retry')
+        this.log.warn({ err, messageId: loggedId(id) }, 'webhook events not queued yet: the schedule will retry')
       })))
     } catch (err) {
       this.log.warn({ err }, 'webhook schedule not read: will retry')

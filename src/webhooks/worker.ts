@@ -3,6 +3,7 @@ import { deliver, type DeliveryOptions, type Outcome } from './deliver.js'
 import type { DeliveryView, WebhookEndpoint, WebhookEndpoints } from './endpoints.js'
 import type { DeliveryJob } from './queue.js'
 import type { RetrySchedule } from './retry.js'
+import { loggedId } from './relay.js'
 
 /**
  * What one job of the delivery queue does, once per attempt (API.md section 9, issue 19). The
@@ -116,7 +117,7 @@ export class DeliveryWorker {
     try {
       return this.endpoints.signingSecrets(endpoint, now)
     } catch (err) {
-      this.log?.error({ err: { message: (err as Error).message }, webhookId: job.endpointId, eventId: job.eventId }, 'webhook secret cannot be opened')
+      this.log?.error({ err: { message: (err as Error).message }, webhookId: job.endpointId, eventId: loggedId(job.eventId) }, 'webhook secret cannot be opened')
       return []
     }
   }
@@ -160,7 +161,7 @@ export class DeliveryWorker {
     try {
       await write()
     } catch (err) {
-      this.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code }, webhookId: job.endpointId, eventId: job.eventId }, `webhook delivery: could not ${what}`)
+      this.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code }, webhookId: job.endpointId, eventId: loggedId(job.eventId) }, `webhook delivery: could not ${what}`)
     }
   }
 }

@@ -25,6 +25,19 @@ t.test('redis store (real redis-server)', async (t) => {
     return { store: new RedisMessageStore(client, { receiptRetentionMs: TEST_RECEIPT_RETENTION_MS }), elapse: sleep }
   })
 
+  t.test('an instance whose clock runs ahead records no message.expired while Redis still has the message', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const m = message({ owner: 'ownerkey0042', expiresAt: Date.now() + 60_000 })
+    await store.create(m, true)
+    const ahead = await store.pending(m.id, Date.now() + 120_000)
+    t.same(ahead?.events, [], 'not recorded: the message can still be read')
+    t.equal(ahead?.ended, false)
+    await store.consume(m.id)
+    t.same((await store.pending(m.id, Date.now()))?.events.map((e) => e.type), ['message.viewed'])
+  })
+
   t.test('a read of a notifying message is still one script call; its events live beside the receipt and go with it', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })

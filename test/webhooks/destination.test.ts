@@ -14,6 +14,7 @@ t.test('only public unicast addresses are deliverable; mapped and NAT64 forms ar
     ['224.0.0.1', 'multicast'], ['ff02::1', 'multicast'], ['255.255.255.255', 'broadcast'],
     ['fd00:ec2::254', 'uniqueLocal'], ['fc00::1', 'uniqueLocal'],
     ['::ffff:127.0.0.1', 'loopback'], ['::ffff:169.254.169.254', 'linkLocal'], ['::ffff:10.1.2.3', 'private'],
+    ['::7f00:1', 'ipv4Compatible'], ['::808:808', 'ipv4Compatible'],
     ['64:ff9b::7f00:1', 'loopback'], ['64:ff9b::a9fe:a9fe', 'linkLocal'],
     ['2002:7f00:1::1', '6to4'], ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'teredo'],
     ['2001:db8::1', 'reserved'], ['192.0.2.1', 'reserved'], ['198.51.100.7', 'reserved'], ['203.0.113.9', 'reserved'],
@@ -92,7 +93,7 @@ t.test('the URL: https only, no credentials, and an IP literal host is checked a
     t.throws(() => checkDestinationUrl(url, false), InvalidDestination, url)
     t.throws(() => checkDestinationUrl(url, false), { message: why })
   }
-  for (const url of ['https://127.0.0.1/', 'https://[::1]:8443/', 'https://[::ffff:10.0.0.1]/', 'https://169.254.169.254/latest/meta-data/', 'https://2130706433/', 'https://0x7f.1/']) {
+  for (const url of ['https://127.0.0.1/', 'https://[::1]:8443/', 'https://[::ffff:10.0.0.1]/', 'https://169.254.169.254/latest/meta-data/', 'https://2130706433/', 'https://0x7f.1/', 'https://[::127.0.0.1]/', 'https://[::7f00:1]/']) {
     t.throws(() => checkDestinationUrl(url, false), DestinationRefused, url)
   }
   t.equal(checkDestinationUrl('https://127.0.0.1:8443/hook', true).port, '8443', 'allowed with WEBHOOK_ALLOW_PRIVATE')

@@ -4,7 +4,7 @@ import type { EventOutbox } from '../../src/storage/event-outbox.js'
 import { MemoryMessageStore } from '../../src/storage/memory/memory-message-store.js'
 import type { MessageStore } from '../../src/storage/message-store.js'
 import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
-import { type DeliveryJob, eventId, type JobSink, type RelayTiming, type Subscribers, WebhookRelay } from '../../src/webhooks/relay.js'
+import { type DeliveryJob, eventId, type JobSink, loggedId, type RelayTiming, type Subscribers, WebhookRelay } from '../../src/webhooks/relay.js'
 import type { WebhookEventType } from '../../src/webhooks/payloads.js'
 import { flushRedis, sleep, testRedis } from '../helper.js'
 import { message } from '../storage/message-store.contract.js'
@@ -96,7 +96,8 @@ function relayContract (t: Test, makeStore: (t: Test) => Promise<Store>): void {
     const store = await makeStore(t)
     const queue = new CollectingQueue()
     queue.failing = true
-    const relay = new WebhookRelay(store, subscribers({ wh_a: ['message.deleted'] }), queue, quiet, fast)
+    const logged: string[] = []
+    const relay = new WebhookRelay(store, subscribers({ wh_a: ['message.deleted'] }), queue, { warn: (obj, msg) => { logged.push(JSON.stringify({ ...obj, msg })) } }, fast)
     t.teardown(async () => { await relay.close() })
     store.onEventsRecorded = (id) => { relay.published(id) }
     const m = message({ owner: OWNER })
@@ -106,6 +107,8 @@ function relayContract (t: Test, makeStore: (t: Test) => Promise<Store>): void {
     await sleep(50)
     t.equal(queue.jobs.size, 0)
     t.equal((await store.pending(m.id, Date.now()))?.events.length, 1, 'still in the outbox')
+    t.ok(logged.length > 0, 'the failure is logged')
+    t.notOk(logged.some((line) => line.includes(m.id)), 'with the first four characters of the message id only (an id is a capability)')
     queue.failing = false
     relay.start()
     await until(t, 'delivered from the schedule', () => queue.jobs.size === 1)
@@ -160,4 +163,10 @@ t.test('redis store', async (t) => {
     t.teardown(() => { client.disconnect() })
     return new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
   })
+})
+
+t.test('logs show ids as the access log does: four characters', async (t) => {
+  t.equal(loggedId('AbCdEfGhIjKlMnOpQrStUv'), 'AbCd…')
+  t.equal(loggedId(eventId('AbCdEfGhIjKlMnOpQrStUv', 12)), 'evt_AbCd…_12')
+  t.equal(loggedId(eventId('Ab_dEfGhIjKlMnOpQrSt-v', 1)), 'evt_Ab_d…_1')
 })

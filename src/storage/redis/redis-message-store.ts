@@ -20,7 +20,7 @@ interface MessageCommands {
   missiveCreateWithReceipt (message: string, views: string, receipt: string, body: string, expiresAt: number, maxViews: number | '', receiptUntil: number, createdAt: number, owner: string, deleteTokenHash: string, notify: '1' | '0'): Promise<number>
   missiveConsumeWithReceipt (message: string, views: string, receipt: string, events: string, readTokenHash: string, now: number, retentionMs: number): Promise<[string, number, 0 | 1] | null>
   missiveDeleteWithReceipt (message: string, views: string, receipt: string, events: string, now: number, retentionMs: number): Promise<number>
-  missivePendingEvents (receipt: string, events: string, now: number): Promise<Array<string | number> | null>
+  missivePendingEvents (receipt: string, events: string, message: string, now: number): Promise<Array<string | number> | null>
   missiveAcknowledgeEvents (events: string, seq: number): Promise<number>
   missiveClaimDue (schedule: string, now: number, leaseMs: number, limit: number): Promise<string[]>
 }
@@ -60,7 +60,7 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
       missiveCreateWithReceipt: { numberOfKeys: 3, lua: scripts.createWithReceipt },
       missiveConsumeWithReceipt: { numberOfKeys: 4, lua: scripts.consumeWithReceipt },
       missiveDeleteWithReceipt: { numberOfKeys: 4, lua: scripts.deleteWithReceipt },
-      missivePendingEvents: { numberOfKeys: 2, lua: scripts.pendingEvents },
+      missivePendingEvents: { numberOfKeys: 3, lua: scripts.pendingEvents },
       missiveAcknowledgeEvents: { numberOfKeys: 1, lua: scripts.acknowledgeEvents },
       missiveClaimDue: { numberOfKeys: 1, lua: scripts.claimDue }
     })
@@ -110,7 +110,7 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
     if (this.receiptRetentionMs > 0) {
       const { id } = message
       return await this.redis.missiveCreateWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), body, message.expiresAt, message.maxViews ?? '',
-        message.expiresAt + this.receiptRetentionMs, message.createdAt, message.owner ?? '', message.deleteTokenHash, notify ? '1' : '0') === 1
+        message.expiresAt + this.receiptRetentionMs, message.createdAt, message.owner ?? '', message.deleteTokenHash, notify && message.owner !== null ? '1' : '0') === 1
     }
     if (message.maxViews === null) return await this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX') === 'OK'
     return await this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews) === 1
@@ -230,7 +230,7 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
 
   async pending (id: string, now: number): Promise<PendingEvents | null> {
     try {
-      const reply = await this.redis.missivePendingEvents(receiptKey(id), messageEventsKey(id), now)
+      const reply = await this.redis.missivePendingEvents(receiptKey(id), messageEventsKey(id), messageKey(id), now)
       if (reply === null) return null
       const [owner, createdAt, expiresAt, ended, ...events] = reply
       return { owner: String(owner), createdAt: Number(createdAt), expiresAt: Number(expiresAt), ended: Number(ended) === 1, events: events.map((e) => parseOutboxEvent(String(e))) }

@@ -137,9 +137,11 @@ record('message.deleted', ARGV[1], redis.call('HGET', KEYS[3], 'v'), left, 'dele
 return 2`
 
 /**
- * The schedule's look at one message: KEYS[1] its receipt, KEYS[2] its events; ARGV[1] now.
- * Records message.expired once (the receipt's e marks it) when the message expired with no
- * other end, then returns {owner, createdAt, expiresAt, ended (0/1), event…} (at most 100
+ * The schedule's look at one message: KEYS[1] its receipt, KEYS[2] its events, KEYS[3] the
+ * message; ARGV[1] now. Records message.expired once (the receipt's e marks it) when the message
+ * expired with no other end: past expiresAt by the caller's clock and gone by Redis's own (its
+ * PXAT), so an instance whose clock runs ahead cannot record it while a read is still possible.
+ * Then returns {owner, createdAt, expiresAt, ended (0/1), event…} (at most 100
  * events, oldest first), or nil when the receipt is gone or has no webhooks.
  */
 export const pendingEvents = `
@@ -148,7 +150,7 @@ if r[1] ~= '1' then return nil end
 local ended = 0
 if r[7] then ended = 1 end
 if r[8] then ended = 1 end
-if ended == 0 and tonumber(r[4]) <= tonumber(ARGV[1]) then
+if ended == 0 and tonumber(r[4]) <= tonumber(ARGV[1]) and redis.call('EXISTS', KEYS[3]) == 0 then
   local seq = redis.call('HINCRBY', KEYS[1], 'n', 1)
   redis.call('HSET', KEYS[1], 'e', r[4])
   local left = -1
