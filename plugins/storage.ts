@@ -141,6 +141,7 @@ export default fp(async function storage (app) {
     store: webhookStore,
     cipher: config.encryptionKey === null ? plainContent : aesGcmContent(config.encryptionKey),
     allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    available: config.RECEIPT_RETENTION_SECONDS > 0,
     // The events plugin comes after this one: its emitter is looked up when an event happens.
     events: { emit: (event) => { app.securityEvents.emit(event) } }
   }))

@@ -18,6 +18,8 @@ export const WebhookNotFound = createError('NOT_FOUND', 'Webhook not found', 404
  * 409 rather than 400: the request is well-formed, it conflicts with what the key already has
  * (the same status as the signing-key limit, SIGNING_KEY_LIMIT).
  */
+/** RECEIPT_RETENTION_SECONDS=0: events are recorded on receipts, so none would ever be sent. */
+export const WebhooksUnavailable = createError('WEBHOOKS_UNAVAILABLE', 'Webhooks are off on this server: it keeps no receipts (RECEIPT_RETENTION_SECONDS=0), and events are recorded on them', 409, undefined, false)
 export const WebhookLimit = createError<'WEBHOOK_LIMIT', 409, [number]>('WEBHOOK_LIMIT', 'A key may have at most %d webhook endpoints: delete one first', 409, undefined, false)
 export const InvalidWebhookUrl = createError<'INVALID_DESTINATION', 400, [string]>('INVALID_DESTINATION', 'body/url: %s', 400, undefined, false)
 export const RefusedWebhookUrl = createError<'DESTINATION_REFUSED', 400, [string]>('DESTINATION_REFUSED', 'body/url: %s', 400, undefined, false)
@@ -79,6 +81,8 @@ export interface WebhookEndpointsOptions {
   now?: () => number
   /** where webhook.created, .deleted, .secret_rotated and .disabled go (the feed and the log); null: nowhere */
   events?: SecurityEventSink | null
+  /** false when no event can be recorded (RECEIPT_RETENTION_SECONDS=0): registration is refused rather than silent */
+  available?: boolean
 }
 
 /**
@@ -105,6 +109,7 @@ export class WebhookEndpoints {
   private readonly allowPrivate: boolean
   private readonly now: () => number
   private readonly events: SecurityEventSink | null
+  private readonly available: boolean
   /** told the owner whose endpoints were added, removed or disabled here (the subscriber cache of this instance) */
   onChange: ((owner: string) => void) | null = null
 
@@ -114,9 +119,11 @@ export class WebhookEndpoints {
     this.allowPrivate = options.allowPrivate
     this.now = options.now ?? Date.now
     this.events = options.events ?? null
+    this.available = options.available ?? true
   }
 
   async register (owner: string, input: NewWebhookEndpoint, context: EventContext = {}): Promise<IssuedWebhookEndpoint> {
+    if (!this.available) throw new WebhooksUnavailable()
     const url = this.checkedUrl(input.url)
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const id = ID_PREFIX + randomBase64url(16)

@@ -205,6 +205,15 @@ t.test('at most 10 endpoints per key: the 11th is a 409', async (t) => {
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: withKey(other.key), payload: body })).statusCode, 201, 'each key its own limit')
 })
 
+t.test('a server without receipts (RECEIPT_RETENTION_SECONDS=0) refuses to register a webhook rather than never send one', async (t) => {
+  const app = await build(t, { config: { RECEIPT_RETENTION_SECONDS: 0 } })
+  const writer = await makeKey(app, ['messages:write'])
+  const res = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: withKey(writer.key), payload: body })
+  t.equal(res.statusCode, 409)
+  t.match(res.json(), { statusCode: 409, error: 'Conflict', code: 'WEBHOOKS_UNAVAILABLE', message: /RECEIPT_RETENTION_SECONDS=0/ })
+  t.same((await app.inject({ url: '/api/v1/webhooks', headers: withKey(writer.key) })).json(), { items: [] })
+})
+
 const REFUSED = ['https://127.0.0.1/', 'https://[::1]/', 'https://10.0.0.1/', 'https://169.254.169.254/latest/meta-data/', 'https://[::ffff:127.0.0.1]/', 'https://[::ffff:7f00:1]:8443/x']
 
 t.test('SSRF: private and loopback literals and plain http are refused at registration', async (t) => {

@@ -25,7 +25,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       ...common,
       summary: 'Register a webhook endpoint (its signing secret is shown only in this answer)',
-      description: 'At most 10 per key (409 past that). Deliveries are signed as Standard Webhooks 1.0 with the secret.',
+      description: 'At most 10 per key (409 past that; 409 too on a server without receipts, where no event can be recorded). Deliveries are signed as Standard Webhooks 1.0 with the secret.',
       body: CreateWebhookBodySchema,
       response: { 201: IssuedWebhookSchema, ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503, 507) }
     }

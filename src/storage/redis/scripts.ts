@@ -105,8 +105,7 @@ end
 local w = redis.call('HGET', KEYS[3], 'w')
 if not w then return {body, left, 0} end
 local views = redis.call('HINCRBY', KEYS[3], 'v', 1)
-redis.call('HSETNX', KEYS[3], 'f', ARGV[2])
-redis.call('HSET', KEYS[3], 'l', ARGV[2])
+if views == 1 then redis.call('HSET', KEYS[3], 'f', ARGV[2], 'l', ARGV[2]) else redis.call('HSET', KEYS[3], 'l', ARGV[2]) end
 if left == 0 then
   redis.call('HSET', KEYS[3], 's', 'b', 'a', ARGV[2])
   redis.call('PEXPIREAT', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]))
