@@ -17,10 +17,12 @@ import { basic, decodeJwt, oauthToken, postForm } from './oauth-helper.js'
  * the overlap window for "old tokens keep working" and the JWKS for retirement.
  */
 
-const TIMING: Partial<IssuerKeyTiming> = { rotationMs: 6000, prepublishMs: 3000, tokenTtlMs: 4000, clockSkewMs: 0, refreshMs: 500 }
-const ROTATION = 6000
-const PREPUBLISH = 3000
-const TOKEN_TTL = 4000
+// Twice the periods it first had: two instances starting on a loaded CI machine (four test files
+// at a time) took longer than the 2.35 s the first window left them.
+const TIMING: Partial<IssuerKeyTiming> = { rotationMs: 12_000, prepublishMs: 6000, tokenTtlMs: 8000, clockSkewMs: 0, refreshMs: 500 }
+const ROTATION = 12_000
+const PREPUBLISH = 6000
+const TOKEN_TTL = 8000
 const REFRESH = 500
 const PUBLIC_URL = 'https://missive.example.com'
 
