@@ -31,7 +31,12 @@ t.test('a Redis outage: 503 fast, /health stays up, recovery by itself', async (
     'GET /ready': { method: 'GET' as const, url: '/ready' },
     'GET /api/v1/messages (a verified key)': { method: 'GET' as const, url: '/api/v1/messages', headers: withKey(key) },
     'GET /api/v1/messages (a verified token)': { method: 'GET' as const, url: '/api/v1/messages', headers: withToken(token) },
-    'POST /api/v1/messages (a verified key)': { method: 'POST' as const, url: '/api/v1/messages', headers: withKey(key), payload: { content: 'during' } }
+    'POST /api/v1/messages (a verified key)': { method: 'POST' as const, url: '/api/v1/messages', headers: withKey(key), payload: { content: 'during' } },
+    // issue 19: receipts and webhooks, on the same store
+    'GET /msg/:id/receipt': { method: 'GET' as const, url: `/msg/${id}/receipt`, headers: { 'x-delete-token': 'x'.repeat(43) } },
+    'GET /api/v1/messages/:id/receipt (a verified key)': { method: 'GET' as const, url: `/api/v1/messages/${id}/receipt`, headers: withKey(key) },
+    'GET /api/v1/webhooks (a verified key)': { method: 'GET' as const, url: '/api/v1/webhooks', headers: withKey(key) },
+    'POST /api/v1/webhooks (a verified key)': { method: 'POST' as const, url: '/api/v1/webhooks', headers: withKey(key), payload: { url: 'https://hooks.example.com/missive', events: ['message.viewed'] } }
   }
   for (const [name, request] of Object.entries(checks)) {
     // Refused at once (no offline queue): a few ms. The fastest of three tries must be under
