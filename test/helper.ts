@@ -76,7 +76,7 @@ export const sleep = async (ms: number): Promise<void> => await new Promise((res
  * out), each as its arguments: what an operation costs in commands. `operation` starts once
  * MONITOR is on and has gone quiet, so that warm-up commands are not counted.
  */
-export async function redisCallsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[][]> {
+export async function redisCallsDuring (test: Test, url: string, operation: () => Promise<unknown>, from: 'clients' | 'scripts' = 'clients'): Promise<string[][]> {
   const watcher = new Redis(url)
   const monitor = await watcher.monitor()
   // A MONITOR connection can see another client's command (the next watcher's INFO) while
@@ -89,7 +89,7 @@ export async function redisCallsDuring (test: Test, url: string, operation: () =
   await sleep(100)
   const seen: string[][] = []
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (!source.includes('lua')) seen.push(args.map(String))
+    if (source.includes('lua') === (from === 'scripts')) seen.push(args.map(String))
   })
   await operation()
   await sleep(100)
@@ -113,6 +113,11 @@ export async function stopBackgroundWork (app: App): Promise<void> {
 /** The command names of redisCallsDuring, lower case. */
 export async function redisCommandsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[]> {
   return (await redisCallsDuring(test, url, operation)).map((call) => String(call[0]).toLowerCase())
+}
+
+/** the commands Lua scripts ran inside Redis during `operation` (what a script costs Redis) */
+export async function scriptCommandsDuring (test: Test, url: string, operation: () => Promise<unknown>): Promise<string[]> {
+  return (await redisCallsDuring(test, url, operation, 'scripts')).map((call) => String(call[0]).toLowerCase())
 }
 
 /**

@@ -50,6 +50,15 @@ export interface EventOutbox {
 
 const STATES = new Set(['live', 'burned', 'expired', 'deleted'])
 
+/**
+ * The most events a message keeps waiting for the delivery queue. The relay hands them over at
+ * once, so a list this long means the queue has been out of reach for a while under a flood of
+ * reads of one message: the oldest are dropped (message.viewed ones, in practice: burned,
+ * deleted and expired come last) rather than let the list grow without bound, since these
+ * scripts may write even when Redis is full (allow-oom).
+ */
+export const MAX_PENDING_EVENTS = 1000
+
 /** An event as the Redis scripts store it: "seq|type|at|views|remainingViews(-1 unlimited)|state". */
 export function parseOutboxEvent (raw: string): OutboxEvent {
   const [seq, type, at, views, left, state] = raw.split('|')

@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { EventOutbox } from '../../src/storage/event-outbox.js'
+import { MAX_PENDING_EVENTS, type EventOutbox } from '../../src/storage/event-outbox.js'
 import type { MessageStore } from '../../src/storage/message-store.js'
 import { message } from './message-store.contract.js'
 
@@ -50,6 +50,19 @@ export function eventOutboxContract (t: Test, setup: (t: Test) => Promise<Outbox
     t.same((await store.pending(m.id, Date.now()))?.events, [])
     await store.acknowledge(m.id, 3)
     t.same((await store.pending(m.id, Date.now()))?.events, [], 'acknowledging again changes nothing')
+  })
+
+  t.test(`at most ${MAX_PENDING_EVENTS} events wait (the queue out of reach under a flood of reads): the oldest go, the last ones stay`, async (t) => {
+    const { store } = await setup(t)
+    const m = message({ owner: OWNER })
+    await store.create(m, true)
+    const reads = MAX_PENDING_EVENTS + 3
+    for (let i = 0; i < reads; i += 50) await Promise.all(Array.from({ length: Math.min(50, reads - i) }, async () => await store.consume(m.id)))
+    t.ok(await store.deleteIf(m.id, () => true))
+    const first = reads + 1 - MAX_PENDING_EVENTS + 1
+    t.same((await store.pending(m.id, Date.now()))?.events.map((e) => e.seq).slice(0, 3), [first, first + 1, first + 2], 'the oldest dropped')
+    await store.acknowledge(m.id, reads)
+    t.same((await store.pending(m.id, Date.now()))?.events.map((e) => [e.seq, e.type]), [[reads + 1, 'message.deleted']], 'the delete kept')
   })
 
   t.test('a delete records message.deleted with the views it had', async (t) => {

@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { MemoryMessageStore } from '../../src/storage/memory/memory-message-store.js'
-import { messageKey, ownerIndexKey, receiptKey, viewsKey } from '../../src/storage/redis/keys.js'
+import { messageEventsKey, messageKey, ownerIndexKey, receiptKey, viewsKey } from '../../src/storage/redis/keys.js'
 import { hashToken, newMessageId } from '../../src/ids.js'
 import { MAX_BATCH_ENTRIES } from '../../src/storage/redis/owner-index-writer.js'
 import { PRUNE_GRACE_MS, RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
 import { StoreUnavailable } from '../../src/errors.js'
-import { flushRedis, redisCommandsDuring, sleep, testRedis } from '../helper.js'
+import { flushRedis, redisCommandsDuring, scriptCommandsDuring, sleep, testRedis } from '../helper.js'
 import { message, messageStoreContract, noReceiptContract, receiptContract, TEST_RECEIPT_RETENTION_MS } from './message-store.contract.js'
 import type { StoreUnderTest } from './message-store.contract.js'
 
@@ -22,6 +22,12 @@ for (const receiptRetentionMs of [TEST_RECEIPT_RETENTION_MS, 0]) {
     if (receiptRetentionMs > 0) receiptContract(t, setup)
     else noReceiptContract(t, setup)
   })
+}
+
+const OWNER = 'ownerkey0011'
+/** a message's views left as its owner's listing shows them (the peek script) */
+async function viewsLeft (store: RedisMessageStore, id: string): Promise<number | null | undefined> {
+  return (await store.listOwned(OWNER, 100, null)).items.find((item) => item.id === id)?.remainingViews
 }
 
 t.test('redis store (real redis-server)', async (t) => {
@@ -54,20 +60,24 @@ t.test('redis store (real redis-server)', async (t) => {
     t.equal(await client.exists(messageKey(m.id), viewsKey(m.id)), 0)
   })
 
-  t.test('the consume script itself refuses a wrong or missing read token and counts nothing (the store refuses before it; the script is the atomic guard)', async (t) => {
-    const client = new Redis(redis.url)
-    t.teardown(() => { client.disconnect() })
-    const store = new RedisMessageStore(client)
-    const token = hashToken('the-right-read-token-000000')
-    const m = message({ maxViews: 3, readTokenHash: token })
-    await store.create(m)
-    const script = client as unknown as { missiveConsume: (message: string, views: string, hash: string) => Promise<[string, number] | null> }
-    for (const presented of ['', hashToken('a-wrong-read-token-00000000'), token.slice(0, -1), `${token}x`, token.replace(/^./, (c) => c === 'A' ? 'B' : 'A')]) {
-      t.equal(await script.missiveConsume(messageKey(m.id), viewsKey(m.id), presented), null, `refused: ${JSON.stringify(presented.slice(0, 12))}…`)
-    }
-    t.equal(await client.get(viewsKey(m.id)), '3', 'no view counted')
-    t.equal((await script.missiveConsume(messageKey(m.id), viewsKey(m.id), token))?.[1], 2, 'the right hash counts one')
-  })
+  for (const receiptRetentionMs of [0, 60_000]) {
+    t.test(`the consume script itself refuses a wrong or missing read token and counts nothing (the store refuses before it; the script is the atomic guard), receipts ${receiptRetentionMs > 0 ? 'on' : 'off'}`, async (t) => {
+      const client = new Redis(redis.url)
+      t.teardown(() => { client.disconnect() })
+      const store = new RedisMessageStore(client, { receiptRetentionMs })
+      const token = hashToken('the-right-read-token-000000')
+      const m = message({ maxViews: 3, readTokenHash: token, owner: OWNER })
+      await store.create(m)
+      const script = client as unknown as { missiveConsumeWithReceipt: (message: string, views: string, receipt: string, events: string, hash: string, now: number, retentionMs: number) => Promise<[string, number, number] | null> }
+      const consume = async (presented: string): Promise<[string, number, number] | null> =>
+        await script.missiveConsumeWithReceipt(messageKey(m.id), viewsKey(m.id), receiptKey(m.id), messageEventsKey(m.id), presented, Date.now(), receiptRetentionMs)
+      for (const presented of ['', hashToken('a-wrong-read-token-00000000'), token.slice(0, -1), `${token}x`, token.replace(/^./, (c) => c === 'A' ? 'B' : 'A')]) {
+        t.equal(await consume(presented), null, `refused: ${JSON.stringify(presented.slice(0, 12))}…`)
+      }
+      t.equal(await viewsLeft(store, m.id), 3, 'no view counted')
+      t.equal((await consume(token))?.[1], 2, 'the right hash counts one')
+    })
+  }
 
   t.test('a read of a message without a view limit is one plain GET; a counted read adds the script', async (t) => {
     const client = new Redis(redis.url)
@@ -103,6 +113,79 @@ t.test('redis store (real redis-server)', async (t) => {
       t.equal(await store.consume(counted.id), null, 'burned')
     })
     t.same(commands, ['evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha'])
+  })
+
+  t.test('with receipts, the scripts run the fewest commands inside Redis (each costs it about a GET): a create three, an unlimited read three', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    await store.create(message()) // loads the scripts
+    const unlimited = message()
+    const counted = message({ maxViews: 2 })
+    t.same(await scriptCommandsDuring(t, redis.url, async () => { await store.create(unlimited) }), ['set', 'hset', 'pexpireat'], 'create: the message, its receipt, the receipt\'s end')
+    t.same(await scriptCommandsDuring(t, redis.url, async () => { await store.consume(unlimited.id) }), ['get', 'hincrby', 'hset'], 'first read: body, count, first and last view')
+    t.same(await scriptCommandsDuring(t, redis.url, async () => { await store.consume(unlimited.id) }), ['get', 'hincrby', 'hset'], 'a later read: body, count, last view')
+    await store.create(counted)
+    t.same(await scriptCommandsDuring(t, redis.url, async () => { await store.consume(counted.id) }), ['get', 'hincrby', 'hset'], 'a counted read counts on the receipt: no view counter')
+    t.same(await scriptCommandsDuring(t, redis.url, async () => { await store.consume(counted.id) }), ['get', 'hincrby', 'del', 'hset', 'hset', 'pexpireat'], 'the last view deletes the message and ends the receipt')
+    t.equal(await client.exists(viewsKey(counted.id)), 0, 'no view counter was written')
+  })
+
+  t.test('messages written with receipts off are still counted right with receipts on (the counter), and the other way round (the receipt)', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const off = new RedisMessageStore(client, { receiptRetentionMs: 0 })
+    const on = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const before = message({ maxViews: 2, owner: OWNER })
+    await off.create(before)
+    t.equal((await on.consume(before.id))?.remainingViews, 1, 'counted on its view counter')
+    t.equal(await viewsLeft(on, before.id), 1, 'listed with its views left')
+    t.equal(await on.receipt(before.id), null, 'no receipt was made for it')
+    t.equal((await on.consume(before.id))?.remainingViews, 0)
+    t.equal(await on.consume(before.id), null, 'burned after two views')
+    t.equal(await client.exists(messageKey(before.id), viewsKey(before.id)), 0, 'nothing left')
+
+    const after = message({ maxViews: 2, owner: OWNER })
+    await on.create(after)
+    t.equal((await off.consume(after.id))?.remainingViews, 1, 'receipts switched off: still counted, on its receipt')
+    t.equal(await viewsLeft(off, after.id), 1, 'listed with its views left')
+    t.equal((await off.consume(after.id))?.remainingViews, 0)
+    t.equal(await off.consume(after.id), null, 'burned after two views, not unlimited')
+
+    const unlimited = message()
+    await off.create(unlimited)
+    t.equal((await on.consume(unlimited.id))?.remainingViews, null)
+    t.ok(await on.deleteIf(unlimited.id, () => true), 'deleted')
+    t.equal(await client.exists(messageKey(unlimited.id)), 0)
+  })
+
+  t.test('a message stored as the first receipts did (a view counter and a receipt without a header) is read, counted, peeked and deleted as before', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const now = Date.now()
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const write = async (id: string, maxViews: number, notify: '0' | '1'): Promise<void> => {
+      const body = JSON.stringify({ c: 'old', e: 0, t: now, x: now + 60_000, m: maxViews, o: OWNER, d: 'd'.repeat(43) })
+      await client.zadd(ownerIndexKey(OWNER), now, id)
+      await client.set(messageKey(id), body, 'PXAT', now + 60_000)
+      await client.set(viewsKey(id), maxViews, 'PXAT', now + 60_000)
+      await client.hset(receiptKey(id), { t: now, x: now + 60_000, m: maxViews, o: OWNER, d: 'd'.repeat(43), v: 0, w: notify })
+      await client.pexpireat(receiptKey(id), now + 120_000)
+    }
+    const old = newMessageId()
+    await write(old, 2, '0')
+    t.equal(await viewsLeft(store, old), 2, 'listed with its views left')
+    t.equal((await store.consume(old))?.remainingViews, 1)
+    t.equal(await client.get(viewsKey(old)), '1', 'its view counter counts')
+    t.match(await store.receipt(old), { views: 1, maxViews: 2 }, 'and its receipt')
+    t.equal((await store.consume(old))?.remainingViews, 0)
+    t.match(await store.receipt(old), { views: 2, ended: { state: 'burned' } })
+    const deleted = newMessageId()
+    await write(deleted, 3, '1')
+    await store.consume(deleted)
+    t.ok(await store.deleteIf(deleted, () => true))
+    t.match(await store.receipt(deleted), { views: 1, ended: { state: 'deleted' } })
+    t.same((await store.pending(deleted, Date.now()))?.events.map((e) => [e.type, e.views, e.remainingViews]), [['message.viewed', 1, 2], ['message.deleted', 1, 2]], 'its events as before')
   })
 
   t.test('a receipt holds counts and times only: no content, no read token, nothing about readers; it lives in the message\'s slot', async (t) => {

@@ -1,6 +1,6 @@
 import { sameHash } from '../../ids.js'
 import { keptUntil, newReceipt, type StoredReceipt, withDelete, withView } from '../../receipts/receipt.js'
-import type { EventOutbox, OutboxEvent, PendingEvents } from '../event-outbox.js'
+import { MAX_PENDING_EVENTS, type EventOutbox, type OutboxEvent, type PendingEvents } from '../event-outbox.js'
 import type { ConsumedMessage, MessageStore, MessageStoreOptions, MessageSummary, OwnedPage, StoredMessage } from '../message-store.js'
 import { decodeCursor, encodeCursor, newestFirst } from '../owner-cursor.js'
 
@@ -92,6 +92,7 @@ export class MemoryMessageStore implements MessageStore, EventOutbox {
     if (outbox === undefined) return false
     outbox.seq += 1
     outbox.events.push({ seq: outbox.seq, ...event })
+    if (outbox.events.length > MAX_PENDING_EVENTS) outbox.events.splice(0, outbox.events.length - MAX_PENDING_EVENTS)
     return true
   }
 

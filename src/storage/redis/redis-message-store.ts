@@ -15,9 +15,8 @@ type ScriptReply = [string, number] | null
 
 interface MessageCommands {
   missiveCreateWithViews (message: string, views: string, body: string, expiresAt: number, maxViews: number): Promise<number>
-  missiveConsume (message: string, views: string, readTokenHash: string): Promise<ScriptReply>
-  missivePeek (message: string, views: string): Promise<ScriptReply>
-  missiveCreateWithReceipt (message: string, views: string, receipt: string, body: string, expiresAt: number, maxViews: number | '', receiptUntil: number, createdAt: number, owner: string, deleteTokenHash: string, notify: '1' | '0'): Promise<number>
+  missivePeek (message: string, views: string, receipt: string): Promise<ScriptReply>
+  missiveCreateWithReceipt (message: string, receipt: string, body: string, expiresAt: number, maxViews: number | '', receiptUntil: number, createdAt: number, owner: string, deleteTokenHash: string, notify: '1' | '0'): Promise<number>
   missiveConsumeWithReceipt (message: string, views: string, receipt: string, events: string, readTokenHash: string, now: number, retentionMs: number): Promise<[string, number, 0 | 1] | null>
   missiveDeleteWithReceipt (message: string, views: string, receipt: string, events: string, now: number, retentionMs: number): Promise<number>
   missivePendingEvents (receipt: string, events: string, message: string, now: number): Promise<Array<string | number> | null>
@@ -37,9 +36,11 @@ export const PRUNE_GRACE_MS = 5000
  * The stored body: short field names, since every byte is kept per message. `r` (the read
  * token's hash) is the first field when present, so the consume script finds it with an
  * anchored match instead of decoding up to 88 KB of JSON (no string value can hide a `"r":"`
- * there: JSON escapes every quote inside a string).
+ * there: JSON escapes every quote inside a string). `h`, next, is the receipt header of a
+ * message created with receipts on (its view limit and whether it records webhook events),
+ * read the same way by the scripts.
  */
-interface Body { r?: string, c: string, e: 0 | 1, t: number, x: number, m: number | null, o: string | null, d: string }
+interface Body { r?: string, h?: string | undefined, c: string, e: 0 | 1, t: number, x: number, m: number | null, o: string | null, d: string }
 
 /** the read token's hash at the head of a stored body (the same anchored match as the consume script's) */
 const READ_TOKEN_HASH = /^\{"r":"([^"]*)"/
@@ -55,9 +56,8 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
   constructor (client: Redis | Cluster, options: MessageStoreOptions & { now?: () => number } = {}) {
     this.redis = withScripts(client, {
       missiveCreateWithViews: { numberOfKeys: 2, lua: scripts.createWithViews },
-      missiveConsume: { numberOfKeys: 2, lua: scripts.consume },
-      missivePeek: { numberOfKeys: 2, lua: scripts.peek },
-      missiveCreateWithReceipt: { numberOfKeys: 3, lua: scripts.createWithReceipt },
+      missivePeek: { numberOfKeys: 3, lua: scripts.peek },
+      missiveCreateWithReceipt: { numberOfKeys: 2, lua: scripts.createWithReceipt },
       missiveConsumeWithReceipt: { numberOfKeys: 4, lua: scripts.consumeWithReceipt },
       missiveDeleteWithReceipt: { numberOfKeys: 4, lua: scripts.deleteWithReceipt },
       missivePendingEvents: { numberOfKeys: 3, lua: scripts.pendingEvents },
@@ -70,7 +70,7 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
   }
 
   async create (message: StoredMessage, notify = false): Promise<boolean> {
-    const body = serialize(message)
+    const body = serialize(message, this.receiptRetentionMs > 0 ? { notify: notify && message.owner !== null } : null)
     try {
       if (message.owner === null) return await this.write(message, body, false)
       // An owned message also gets an entry in its owner's index, written together with the
@@ -109,7 +109,7 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
   private async write (message: StoredMessage, body: string, notify: boolean): Promise<boolean> {
     if (this.receiptRetentionMs > 0) {
       const { id } = message
-      return await this.redis.missiveCreateWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), body, message.expiresAt, message.maxViews ?? '',
+      return await this.redis.missiveCreateWithReceipt(messageKey(id), receiptKey(id), body, message.expiresAt, message.maxViews ?? '',
         message.expiresAt + this.receiptRetentionMs, message.createdAt, message.owner ?? '', message.deleteTokenHash, notify && message.owner !== null ? '1' : '0') === 1
     }
     if (message.maxViews === null) return await this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX') === 'OK'
@@ -122,7 +122,8 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
       // Without receipts, most messages have no view limit, and for those a plain GET is the whole read:
       // Redis runs a GET in a fraction of a microsecond, a script in several. A counted
       // message then takes the consume script, which counts the view atomically (and
-      // finds nothing if a racing reader took the last view in between).
+      // finds nothing if a racing reader took the last view in between), on its receipt when
+      // it was created with receipts on.
       const body = await this.redis.get(messageKey(id))
       if (body === null) return null
       // A wrong or missing token is refused on the raw body, before it is parsed: a refused
@@ -133,8 +134,9 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
       if (required !== undefined && (readTokenHash === null || !sameHash(required, readTokenHash))) return null
       const message = deserialize(id, body)
       if (message.maxViews === null) return { ...message, remainingViews: null }
-      const reply = await this.redis.missiveConsume(messageKey(id), viewsKey(id), readTokenHash ?? '')
+      const reply = await this.redis.missiveConsumeWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), messageEventsKey(id), readTokenHash ?? '', this.now(), this.receiptRetentionMs)
       if (reply === null) return null
+      if (reply[2] === 1) this.onEventsRecorded?.(id)
       return { ...message, remainingViews: reply[1] < 0 ? null : reply[1] }
     } catch (err) {
       throw toStoreError(err)
@@ -192,7 +194,7 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
           const candidate = { id: ids[i] as string, createdAt: Number(ids[i + 1]) }
           if (after === null || newestFirst(candidate, after) > 0) candidates.push(candidate)
         }
-        const replies = await Promise.all(candidates.map(({ id }) => this.redis.missivePeek(messageKey(id), viewsKey(id))))
+        const replies = await Promise.all(candidates.map(({ id }) => this.redis.missivePeek(messageKey(id), viewsKey(id), receiptKey(id))))
         const gone: string[] = []
         replies.forEach((reply, i) => {
           const candidate = candidates[i] as { id: string, createdAt: number }
@@ -284,10 +286,12 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
   }
 }
 
-function serialize (m: StoredMessage): string {
+/** With `receipt` (receipts on), the body starts with the header the scripts read (scripts.ts). */
+function serialize (m: StoredMessage, receipt: { notify: boolean } | null): string {
+  const h = receipt === null ? undefined : `${m.maxViews ?? ''},${receipt.notify ? 1 : 0}`
   const body: Body = m.readTokenHash === null
-    ? { c: m.content, e: m.encrypted ? 1 : 0, t: m.createdAt, x: m.expiresAt, m: m.maxViews, o: m.owner, d: m.deleteTokenHash }
-    : { r: m.readTokenHash, c: m.content, e: m.encrypted ? 1 : 0, t: m.createdAt, x: m.expiresAt, m: m.maxViews, o: m.owner, d: m.deleteTokenHash }
+    ? { h, c: m.content, e: m.encrypted ? 1 : 0, t: m.createdAt, x: m.expiresAt, m: m.maxViews, o: m.owner, d: m.deleteTokenHash }
+    : { r: m.readTokenHash, h, c: m.content, e: m.encrypted ? 1 : 0, t: m.createdAt, x: m.expiresAt, m: m.maxViews, o: m.owner, d: m.deleteTokenHash }
   return JSON.stringify(body)
 }
 

@@ -1,3 +1,5 @@
+import { MAX_PENDING_EVENTS } from '../event-outbox.js'
+
 // Lua scripts run atomically inside Redis. Each touches keys of one message only, and those
 // keys share a hash tag ({id}), so each stays in one slot on a Redis Cluster. (The owner
 // index's script is in owner-index-writer.ts.)
@@ -12,7 +14,7 @@ redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[2])
 return 1`
 
 /**
- * Both consume scripts start here: the message's body, or nil when it is gone or needs a read
+ * The consume script starts here: the message's body, or nil when it is gone or needs a read
  * token that ARGV[1] is not the hash of (compared in constant time).
  */
 const readGuardedBody = `local body = redis.call('GET', KEYS[1])
@@ -27,50 +29,57 @@ if required then
 end`
 
 /**
- * KEYS[1] message, KEYS[2] its view counter; ARGV[1] the presented read token's hash ('' for
- * none). Returns nil when gone, or when the message needs a read token (its body starts with
- * {"r":"<hash>", see redis-message-store.ts) and ARGV[1] is not that hash, compared in constant
- * time; else {body, viewsLeft} with viewsLeft -1 for unlimited. The read that takes the last
- * view deletes both keys, so exactly maxViews reads ever succeed, however many race, and a
- * read without the right token counts nothing.
- * allow-oom: its writes (DECR of an existing counter, DEL) never grow memory, so a full
- * Redis (maxmemory, noeviction) still serves counted views instead of refusing every one.
+ * A body written with a receipt starts with a header, after the read token's hash when there
+ * is one: {"h":"<maxViews or ''>,<1 records webhook events, else 0>". header(body) returns
+ * those two strings, or nil for a body without it (written with receipts off, or before
+ * the header existed): the scripts then take the view counter and the receipt's w, as then.
  */
-export const consume = `#!lua flags=allow-oom
-${readGuardedBody}
-if redis.call('EXISTS', KEYS[2]) == 0 then return {body, -1} end
-local left = redis.call('DECR', KEYS[2])
-if left <= 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
-if left < 0 then return nil end
-return {body, left}`
+const receiptHeader = `local function header (body)
+  local m, w = string.match(body, '^{"h":"(%d*),(%d)"')
+  if m then return m, w end
+  return string.match(body, '^{"r":"[^"]*","h":"(%d*),(%d)"')
+end`
 
-/** KEYS[1] message, KEYS[2] its view counter: reads both without counting a view. */
+/**
+ * KEYS[1] message, KEYS[2] its view counter, KEYS[3] its receipt: reads the body and the views
+ * left without counting a view. Returns nil when gone, else {body, viewsLeft} (-1 unlimited):
+ * from the receipt's count for a message with a receipt header, else from the counter.
+ */
 export const peek = `
+${receiptHeader}
 local body = redis.call('GET', KEYS[1])
 if not body then return nil end
+local m = header(body)
+if m then
+  if m == '' then return {body, -1} end
+  return {body, tonumber(m) - tonumber(redis.call('HGET', KEYS[3], 'v') or '0')}
+end
 local left = redis.call('GET', KEYS[2])
 if not left then return {body, -1} end
 return {body, tonumber(left)}`
 
 // Receipts (API.md section 1, RECEIPT_RETENTION_SECONDS > 0). A message's receipt is a hash
 // in its slot, `msg:{id}:receipt`: t createdAt, x expiresAt, m maxViews ('' unlimited),
-// o owner ('' anonymous), d delete token hash, v views, f first view, l last view, and once it
-// ended before expiring s ('b' burned, 'd' deleted) with a its time. Nothing about a reader.
+// o owner ('' anonymous), d delete token hash, w '1' records webhook events, v views (absent
+// until the first), f first view, l last view, n events recorded, e set once message.expired
+// is, and once it ended before expiring s ('b' burned, 'd' deleted) with a its time. Nothing
+// about a reader.
 // "expired" is never written: it is what a receipt says once x has passed (receipt.ts).
 
 /**
- * KEYS[1] message, KEYS[2] its view counter, KEYS[3] its receipt; ARGV[1] body, ARGV[2]
+ * KEYS[1] message, KEYS[2] its receipt; ARGV[1] body (with the receipt header), ARGV[2]
  * expiresAt (ms), ARGV[3] maxViews ('' unlimited), ARGV[4] when the receipt goes (expiresAt +
  * retention), ARGV[5] createdAt, ARGV[6] owner ('' none), ARGV[7] delete token hash,
  * ARGV[8] '1' when the owner has webhooks (record events), else '0'.
- * SET NX: an existing id is never overwritten. Returns 1 or 0.
+ * SET NX: an existing id is never overwritten. Returns 1 or 0. Three commands, the fewest a
+ * receipt that outlives its message allows (each command in a script costs Redis about as much
+ * as a whole GET): no view counter (the receipt's v counts), no DEL first (a receipt left under
+ * the same 128-bit id is as unlikely as the id itself colliding).
  */
 export const createWithReceipt = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', ARGV[2]) then return 0 end
-if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[2]) end
-redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 't', ARGV[5], 'x', ARGV[2], 'm', ARGV[3], 'o', ARGV[6], 'd', ARGV[7], 'v', 0, 'w', ARGV[8])
-redis.call('PEXPIREAT', KEYS[3], ARGV[4])
+redis.call('HSET', KEYS[2], 't', ARGV[5], 'x', ARGV[2], 'm', ARGV[3], 'o', ARGV[6], 'd', ARGV[7], 'w', ARGV[8])
+redis.call('PEXPIREAT', KEYS[2], ARGV[4])
 return 1`
 
 /**
@@ -79,40 +88,69 @@ return 1`
  */
 const recordEvent = `local function record (kind, at, views, left, state)
   local seq = redis.call('HINCRBY', KEYS[3], 'n', 1)
-  redis.call('RPUSH', KEYS[4], seq .. '|' .. kind .. '|' .. at .. '|' .. views .. '|' .. left .. '|' .. state)
+  local waiting = redis.call('RPUSH', KEYS[4], seq .. '|' .. kind .. '|' .. at .. '|' .. views .. '|' .. left .. '|' .. state)
+  if waiting > ${MAX_PENDING_EVENTS} then redis.call('LTRIM', KEYS[4], waiting - ${MAX_PENDING_EVENTS}, -1) end
   redis.call('PEXPIREAT', KEYS[4], redis.call('PEXPIRETIME', KEYS[3]))
 end`
 
 /**
- * The consume script (above) that also counts the view on the receipt, in the same step:
- * KEYS[3] the receipt, KEYS[4] its webhook events; ARGV[2] now (ms), ARGV[3] the retention
- * (ms). One script for counted and unlimited messages alike, so a read is one round trip either
- * way. The receipt's w says whether to record events (message.viewed, and message.burned with
- * the last view): reading it is the same one command as checking the receipt exists, so a
- * message without webhooks costs nothing more. Returns {body, viewsLeft, 1 if events recorded}.
- * allow-oom as consume: the receipt's writes are a fixed handful of small fields, and a full
- * Redis must still serve (and count) reads.
+ * Every read with receipts on, and every read of a counted message: counts the view on the
+ * receipt in the same atomic step. KEYS[1] message, KEYS[2] its view counter (bodies without a
+ * receipt header only), KEYS[3] its receipt, KEYS[4] its webhook events; ARGV[1] the presented
+ * read token's hash ('' for none), ARGV[2] now (ms), ARGV[3] the retention (ms).
+ * Returns nil when gone, or when the message needs a read token (its body starts with
+ * {"r":"<hash>", see redis-message-store.ts) and ARGV[1] is not that hash (compared in constant
+ * time: a read without the right token counts nothing); else {body, viewsLeft (-1 unlimited),
+ * 1 if events were recorded else 0}.
+ * With a header (every message created with receipts on): the receipt's v is the count, and
+ * the read that takes the last view deletes the message, so exactly maxViews reads ever
+ * succeed however many race; an unlimited read is GET, HINCRBY, HSET. The header's w says
+ * whether to record events (message.viewed, and message.burned with the last view), so a
+ * message without webhooks costs nothing more.
+ * Without one (written with receipts off): the view counter counts as it always did, and the
+ * receipt, when the message has one, is counted as well.
+ * allow-oom: the writes are a fixed handful of small fields or shrink memory, and a full Redis
+ * (maxmemory, noeviction) must still serve and count reads.
  */
 export const consumeWithReceipt = `#!lua flags=allow-oom
+${receiptHeader}
 ${readGuardedBody}
 ${recordEvent}
+local now = ARGV[2]
+local function viewed (views, left)
+  if views == 1 then redis.call('HSET', KEYS[3], 'f', now, 'l', now) else redis.call('HSET', KEYS[3], 'l', now) end
+  if left == 0 then
+    redis.call('HSET', KEYS[3], 's', 'b', 'a', now)
+    redis.call('PEXPIREAT', KEYS[3], tonumber(now) + tonumber(ARGV[3]))
+  end
+end
+local m, w = header(body)
+if m then
+  local views = redis.call('HINCRBY', KEYS[3], 'v', 1)
+  local left = -1
+  if m ~= '' then
+    left = tonumber(m) - views
+    if left <= 0 then redis.call('DEL', KEYS[1]) end
+  end
+  viewed(views, left)
+  if w ~= '1' then return {body, left, 0} end
+  record('message.viewed', now, views, left, left == 0 and 'burned' or 'live')
+  if left == 0 then record('message.burned', now, views, 0, 'burned') end
+  return {body, left, 1}
+end
 local left = -1
 if redis.call('EXISTS', KEYS[2]) == 1 then
   left = redis.call('DECR', KEYS[2])
   if left <= 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
   if left < 0 then return nil end
 end
-local w = redis.call('HGET', KEYS[3], 'w')
+w = redis.call('HGET', KEYS[3], 'w')
 if not w then return {body, left, 0} end
 local views = redis.call('HINCRBY', KEYS[3], 'v', 1)
-if views == 1 then redis.call('HSET', KEYS[3], 'f', ARGV[2], 'l', ARGV[2]) else redis.call('HSET', KEYS[3], 'l', ARGV[2]) end
-if left == 0 then
-  redis.call('HSET', KEYS[3], 's', 'b', 'a', ARGV[2])
-  redis.call('PEXPIREAT', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]))
-end
+viewed(views, left)
 if w ~= '1' then return {body, left, 0} end
-record('message.viewed', ARGV[2], views, left, left == 0 and 'burned' or 'live')
-if left == 0 then record('message.burned', ARGV[2], views, 0, 'burned') end
+record('message.viewed', now, views, left, left == 0 and 'burned' or 'live')
+if left == 0 then record('message.burned', now, views, 0, 'burned') end
 return {body, left, 1}`
 
 /**
@@ -123,16 +161,24 @@ return {body, left, 1}`
  * 2 when deleted and an event was recorded.
  */
 export const deleteWithReceipt = `#!lua flags=allow-oom
+${receiptHeader}
 ${recordEvent}
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local left = tonumber(redis.call('GET', KEYS[2]) or '-1')
+local body = redis.call('GET', KEYS[1])
+if not body then return 0 end
+local m, w = header(body)
+local left = -1
+if m then
+  if m ~= '' then left = tonumber(m) - tonumber(redis.call('HGET', KEYS[3], 'v') or '0') end
+else
+  left = tonumber(redis.call('GET', KEYS[2]) or '-1')
+  w = redis.call('HGET', KEYS[3], 'w')
+end
 redis.call('DEL', KEYS[1], KEYS[2])
-local w = redis.call('HGET', KEYS[3], 'w')
 if not w then return 1 end
 redis.call('HSET', KEYS[3], 's', 'd', 'a', ARGV[1])
 redis.call('PEXPIREAT', KEYS[3], tonumber(ARGV[1]) + tonumber(ARGV[2]))
 if w ~= '1' then return 1 end
-record('message.deleted', ARGV[1], redis.call('HGET', KEYS[3], 'v'), left, 'deleted')
+record('message.deleted', ARGV[1], redis.call('HGET', KEYS[3], 'v') or '0', left, 'deleted')
 return 2`
 
 /**
@@ -152,9 +198,10 @@ if r[8] then ended = 1 end
 if ended == 0 and tonumber(r[4]) <= tonumber(ARGV[1]) and redis.call('EXISTS', KEYS[3]) == 0 then
   local seq = redis.call('HINCRBY', KEYS[1], 'n', 1)
   redis.call('HSET', KEYS[1], 'e', r[4])
+  local views = r[6] or '0'
   local left = -1
-  if r[5] ~= '' then left = tonumber(r[5]) - tonumber(r[6]) end
-  redis.call('RPUSH', KEYS[2], seq .. '|message.expired|' .. r[4] .. '|' .. r[6] .. '|' .. left .. '|expired')
+  if r[5] ~= '' then left = tonumber(r[5]) - tonumber(views) end
+  redis.call('RPUSH', KEYS[2], seq .. '|message.expired|' .. r[4] .. '|' .. views .. '|' .. left .. '|expired')
   redis.call('PEXPIREAT', KEYS[2], redis.call('PEXPIRETIME', KEYS[1]))
   ended = 1
 end
