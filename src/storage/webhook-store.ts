@@ -23,6 +23,8 @@ export interface StoredWebhookEndpoint {
   readonly disabledAt: number | null
   /** the start of the current run of failed deliveries; null while deliveries succeed */
   readonly failingSince: number | null
+  /** the last failed delivery of that run: a long quiet gap after it starts a new run */
+  readonly lastFailureAt: number | null
 }
 
 export type DeliveryState = 'pending' | 'delivered' | 'failed'

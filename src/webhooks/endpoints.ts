@@ -138,7 +138,8 @@ export class WebhookEndpoints {
         previousSecretUntil: null,
         createdAt: this.now(),
         disabledAt: null,
-        failingSince: null
+        failingSince: null,
+        lastFailureAt: null
       }
       const result = await this.store.add(owner, endpoint, MAX_WEBHOOK_ENDPOINTS)
       if (result === 'full') throw new WebhookLimit(MAX_WEBHOOK_ENDPOINTS)
@@ -218,16 +219,29 @@ export class WebhookEndpoints {
     return secrets
   }
 
-  /** A delivery failed: remembers when the run of failures began (the first call of a run sets it). Null: no such endpoint. */
-  async markFailing (owner: string, id: string, since: number): Promise<WebhookEndpoint | null> {
-    return this.owner(owner, await this.store.update(owner, id, (current) =>
-      current.failingSince !== null ? current : { ...current, failingSince: since }))
+  /**
+   * A delivery failed at `at`: remembers when the run of failures began (the first failure of a
+   * run sets it) and its last failure. A failure more than `newRunAfterMs` after the run's last
+   * one starts a new run: nothing was tried in between (no event was pending), so nothing says
+   * the endpoint was down then, and an endpoint that failed once long ago is not disabled by its
+   * next single failure. Null: no such endpoint.
+   */
+  async markFailing (owner: string, id: string, at: number, newRunAfterMs: number): Promise<WebhookEndpoint | null> {
+    return this.owner(owner, await this.store.update(owner, id, (current) => {
+      const continues = current.failingSince !== null && current.lastFailureAt !== null && at - current.lastFailureAt <= newRunAfterMs
+      return {
+        ...current,
+        failingSince: continues ? current.failingSince : at,
+        // racing attempts may finish out of order: the latest failure stays
+        lastFailureAt: continues ? Math.max(at, current.lastFailureAt ?? at) : at
+      }
+    }))
   }
 
   /** A delivery succeeded: the run of failures is over. Null: no such endpoint. */
   async markSucceeded (owner: string, id: string): Promise<WebhookEndpoint | null> {
     return this.owner(owner, await this.store.update(owner, id, (current) =>
-      current.failingSince === null ? current : { ...current, failingSince: null }))
+      current.failingSince === null && current.lastFailureAt === null ? current : { ...current, failingSince: null, lastFailureAt: null }))
   }
 
   /**

@@ -54,6 +54,12 @@ export interface RetrySchedule {
   /** DISABLE_AFTER_MS, scaled */
   readonly disableAfterMs: number
   /**
+   * A failure this long after an endpoint's last one starts a new run of failures: the longest
+   * delay with its jitter, scaled. While an endpoint is down and any event is pending, its
+   * attempts come closer together than that; a longer gap means nothing was tried.
+   */
+  readonly newRunAfterMs: number
+  /**
    * How long to wait after `attemptsMade` attempts (1 after the first) have failed, or null
    * when that was the last one. `random` returns a number in [0, 1), as Math.random does.
    */
@@ -66,6 +72,7 @@ export function scheduleFor (timing: RetryTiming): RetrySchedule {
   return {
     maxAttempts: MAX_ATTEMPTS,
     disableAfterMs: Math.max(1, Math.round(DISABLE_AFTER_MS * scale)),
+    newRunAfterMs: Math.max(1, Math.round(Math.max(...RETRY_DELAYS_MS) * (1 + RETRY_JITTER) * scale)),
     nextDelayMs (attemptsMade, random = Math.random) {
       if (!Number.isSafeInteger(attemptsMade) || attemptsMade < 1) throw new RangeError('attemptsMade counts the attempts made: 1 or more')
       const base = RETRY_DELAYS_MS[attemptsMade - 1]

@@ -18,8 +18,9 @@ import { loggedId } from './relay.js'
  * 3. The endpoint's delivery log gets the event's entry: `delivered` on a 2xx, `pending` with
  *    the next attempt's time while the schedule has attempts left, `failed` once it has none.
  * 4. The endpoint's run of failures: a success ends it (markSucceeded); a failure starts it or
- *    extends it (markFailing), and once it has lasted the schedule's disableAfterMs (5 days in
- *    production) the endpoint is disabled, which emits `webhook.disabled` for the security feed.
+ *    extends it (markFailing; after a quiet gap longer than the longest retry delay it starts a
+ *    new one), and once it has lasted the schedule's disableAfterMs (5 days in production) the
+ *    endpoint is disabled, which emits `webhook.disabled` for the security feed.
  *
  * The delivery's result decides the job's fate, not the bookkeeping: a store write that fails
  * after a 2xx is logged, and the event is not sent again for it.
@@ -128,7 +129,7 @@ export class DeliveryWorker {
    * endpoint is disabled now (by this failure or a racing one).
    */
   private async noteFailure (job: DeliveryJob, startedAt: number, finishedAt: number): Promise<boolean> {
-    const endpoint = await this.endpoints.markFailing(job.owner, job.endpointId, startedAt)
+    const endpoint = await this.endpoints.markFailing(job.owner, job.endpointId, startedAt, this.schedule.newRunAfterMs)
     if (endpoint === null) return false
     if (endpoint.disabledAt !== null) return true
     if (endpoint.failingSince === null || finishedAt - endpoint.failingSince < this.schedule.disableAfterMs) return false

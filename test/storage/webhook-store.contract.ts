@@ -17,6 +17,7 @@ export function sampleEndpoint (id: string, overrides: Partial<StoredWebhookEndp
     createdAt: 1_700_000_000_000,
     disabledAt: null,
     failingSince: null,
+    lastFailureAt: null,
     ...overrides
   }
 }
@@ -52,7 +53,8 @@ export function webhookStoreContract (t: Test, name: string, open: (t: WebhookSt
       previousSecretUntil: 1_700_086_400_000,
       createdAt: 1_700_000_000_500,
       disabledAt: 1_700_000_001_000,
-      failingSince: 1_699_000_000_000
+      failingSince: 1_699_000_000_000,
+      lastFailureAt: 1_699_000_000_700
     })
     t.equal(await store.add('owner0000001', a, 10), 'added')
     t.equal(await store.add('owner0000001', b, 10), 'added')

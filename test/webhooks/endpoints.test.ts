@@ -161,7 +161,7 @@ t.test('subscribers: the owner\'s enabled endpoints that want the type', async (
   await endpoints.register(OTHER, { url: 'https://d.example/', events: ['message.viewed'] })
   events.length = 0
 
-  await endpoints.markFailing(OWNER, disabled.id, T0 - 5 * 86_400_000)
+  await endpoints.markFailing(OWNER, disabled.id, T0 - 5 * 86_400_000, 86_400_000)
   const off = await endpoints.disable(OWNER, disabled.id, T0, { by: null })
   t.equal(off?.disabledAt, T0)
   t.same(events, [{
@@ -190,11 +190,16 @@ t.test('subscribers: the owner\'s enabled endpoints that want the type', async (
 t.test('markFailing keeps the start of a run of failures; markSucceeded ends it', async (t) => {
   const { endpoints } = setup()
   const { id } = await endpoints.register(OWNER, { url: 'https://a.example/', events: ['message.viewed'] })
-  t.equal((await endpoints.markFailing(OWNER, id, T0 + 10))?.failingSince, T0 + 10)
-  t.equal((await endpoints.markFailing(OWNER, id, T0 + 20))?.failingSince, T0 + 10, 'a later failure does not move it')
-  t.equal((await endpoints.markSucceeded(OWNER, id))?.failingSince, null)
-  t.equal((await endpoints.markFailing(OWNER, id, T0 + 30))?.failingSince, T0 + 30, 'a new run')
-  t.equal(await endpoints.markFailing(OWNER, 'wh_AAAAAAAAAAAAAAAAAAAAAA', T0), null)
+  const gap = 1000
+  t.equal((await endpoints.markFailing(OWNER, id, T0 + 10, gap))?.failingSince, T0 + 10)
+  t.match(await endpoints.markFailing(OWNER, id, T0 + 20, gap), { failingSince: T0 + 10, lastFailureAt: T0 + 20 }, 'a later failure does not move it')
+  t.match(await endpoints.markFailing(OWNER, id, T0 + 15, gap), { failingSince: T0 + 10, lastFailureAt: T0 + 20 }, 'an attempt finishing late keeps the latest failure')
+  t.match(await endpoints.markSucceeded(OWNER, id), { failingSince: null, lastFailureAt: null })
+  t.equal((await endpoints.markFailing(OWNER, id, T0 + 30, gap))?.failingSince, T0 + 30, 'a new run')
+  t.equal((await endpoints.markFailing(OWNER, id, T0 + 30 + gap, gap))?.failingSince, T0 + 30, 'failures up to the gap apart: the same run')
+  t.match(await endpoints.markFailing(OWNER, id, T0 + 31 + 2 * gap, gap), { failingSince: T0 + 31 + 2 * gap, lastFailureAt: T0 + 31 + 2 * gap },
+    'a failure after a longer quiet gap starts a new run: an endpoint that failed once long ago is not disabled by its next failure')
+  t.equal(await endpoints.markFailing(OWNER, 'wh_AAAAAAAAAAAAAAAAAAAAAA', T0, gap), null)
   t.equal(await endpoints.markSucceeded(OTHER, id), null, 'only the owner\'s')
 })
 

@@ -65,7 +65,7 @@ async function logOf (s: Setup, eventId: string): Promise<StoredDelivery | undef
 
 t.test('a 2xx: sent once, signed, byte for byte; the log says delivered; the run of failures ends', async (t) => {
   const s = await setup(t)
-  await s.endpoints.markFailing(OWNER, s.endpointId, Date.now() - 1000)
+  await s.endpoints.markFailing(OWNER, s.endpointId, Date.now() - 1000, s.worker.schedule.newRunAfterMs)
   const job = s.job('evt_ok_1')
   const before = Date.now()
   t.same(await s.worker.attempt(job, 0), { outcome: 'delivered', status: 204 })
@@ -123,15 +123,25 @@ t.test('failing for the (scaled) 5 days disables the endpoint, once, with a webh
   t.equal(disableAfterMs, Math.round(5 * 24 * 3600 * 1000 * SCALE))
 
   // failing, but not yet for long enough
-  await s.endpoints.markFailing(OWNER, s.endpointId, Date.now() - disableAfterMs + 60_000)
+  await s.endpoints.markFailing(OWNER, s.endpointId, Date.now() - disableAfterMs + 60_000, s.worker.schedule.newRunAfterMs)
   t.match(await s.worker.attempt(s.job('evt_d1'), 0), { outcome: 'retry' })
   t.equal((await s.endpoints.find(OWNER, s.endpointId))?.disabledAt, null)
   t.equal(s.events.filter((e) => e.type === 'webhook.disabled').length, 0)
 
-  // a run that began disableAfterMs ago: this failure disables it, and the event is failed, not pending
+  // an endpoint that failed once disableAfterMs ago and was not tried since: its next failure
+  // starts a new run rather than disabling it
+  await s.endpoints.markSucceeded(OWNER, s.endpointId)
+  const { newRunAfterMs } = s.worker.schedule
+  await s.endpoints.markFailing(OWNER, s.endpointId, Date.now() - disableAfterMs - 1, newRunAfterMs)
+  t.match(await s.worker.attempt(s.job('evt_d0'), 0), { outcome: 'retry' })
+  t.equal((await s.endpoints.find(OWNER, s.endpointId))?.disabledAt, null, 'not disabled')
+  t.ok(((await s.endpoints.find(OWNER, s.endpointId))?.failingSince ?? 0) > Date.now() - 60_000, 'a new run began')
+
+  // a run that began disableAfterMs ago and kept failing since: this failure disables it, and
+  // the event is failed, not pending
   await s.endpoints.markSucceeded(OWNER, s.endpointId)
   const since = Date.now() - disableAfterMs - 1
-  await s.endpoints.markFailing(OWNER, s.endpointId, since)
+  for (let at = since; at < Date.now(); at += newRunAfterMs / 2) await s.endpoints.markFailing(OWNER, s.endpointId, at, newRunAfterMs)
   t.same(await s.worker.attempt(s.job('evt_d2'), 0), { outcome: 'failed', reason: 'endpoint_disabled' })
   const endpoint = await s.endpoints.find(OWNER, s.endpointId)
   t.ok(endpoint?.disabledAt !== null, 'disabled')

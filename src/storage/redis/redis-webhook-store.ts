@@ -197,7 +197,8 @@ function endpointJson (endpoint: StoredWebhookEndpoint): string {
     previousSecretUntil: endpoint.previousSecretUntil,
     createdAt: endpoint.createdAt,
     disabledAt: endpoint.disabledAt,
-    failingSince: endpoint.failingSince
+    failingSince: endpoint.failingSince,
+    lastFailureAt: endpoint.lastFailureAt
   }
   return JSON.stringify(json)
 }
@@ -214,6 +215,8 @@ function parseEndpoint (id: string, json: string): StoredWebhookEndpoint {
     previousSecretUntil: stored.previousSecretUntil,
     createdAt: stored.createdAt,
     disabledAt: stored.disabledAt,
-    failingSince: stored.failingSince
+    failingSince: stored.failingSince,
+    // stored before the field existed: the run's start is the last failure known
+    lastFailureAt: stored.lastFailureAt ?? stored.failingSince
   }
 }
