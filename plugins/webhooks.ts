@@ -29,6 +29,11 @@ export default fp(async function webhooks (app) {
       ...(timing.timeoutMs === undefined ? {} : { timeoutMs: timing.timeoutMs }),
       ...(config.webhookTls === undefined ? {} : { ca: config.webhookTls.ca })
     },
+    // a revoked or expired key's endpoints get nothing more (src/webhooks/worker.ts)
+    ownerActive: async (owner) => {
+      const key = await app.keyStore.get(owner)
+      return key !== null && key.revokedAt === null && (key.expiresAt === null || key.expiresAt > Date.now())
+    },
     log: app.log
   })
   const onRedis = config.REDIS_URL !== undefined || config.redisClusterNodes.length > 0

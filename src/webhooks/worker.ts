@@ -12,7 +12,9 @@ import { loggedId } from './relay.js'
  *
  * 1. The endpoint is read again: it may have been deleted (then nothing is recorded: its log
  *    went with it), disabled (then the event's log entry says `failed` and nothing is sent), or
- *    rotated (then both secrets sign, during the overlap).
+ *    rotated (then both secrets sign, during the overlap). Its owner's API key must still be
+ *    live: a revoked or expired key's endpoints get nothing more (decision: whoever revoked the
+ *    key wants its integrations to stop; the entry says `failed`, as for a disabled endpoint).
  * 2. One deliver() with the job's event id as `webhook-id` (the same on every attempt, so a
  *    receiver can drop a duplicate) and the job's body byte for byte.
  * 3. The endpoint's delivery log gets the event's entry: `delivered` on a 2xx, `pending` with
@@ -43,14 +45,16 @@ export type AttemptResult =
   | { readonly outcome: 'retry', readonly delayMs: number, readonly reason: string }
   /** failed for the last time: the schedule is spent, or this failure disabled the endpoint */
   | { readonly outcome: 'failed', readonly reason: string }
-  /** not attempted: the endpoint is gone or disabled; never retried */
-  | { readonly outcome: 'dropped', readonly reason: 'endpoint_gone' | 'endpoint_disabled' }
+  /** not attempted: the endpoint is gone or disabled, or its owner's key revoked or expired; never retried */
+  | { readonly outcome: 'dropped', readonly reason: 'endpoint_gone' | 'endpoint_disabled' | 'owner_inactive' }
 
 export interface DeliveryWorkerOptions {
   endpoints: DeliveryEndpoints
   schedule: RetrySchedule
   /** allowPrivate (WEBHOOK_ALLOW_PRIVATE), and for tests a shorter timeout and their receiver's CA */
   delivery: DeliveryOptions
+  /** whether the owner's API key is still live (not revoked, not expired); rejects when the store is down */
+  ownerActive: (owner: string) => Promise<boolean>
   now?: () => number
   log?: WorkerLogger | null
 }
@@ -59,6 +63,7 @@ export class DeliveryWorker {
   readonly schedule: RetrySchedule
   private readonly endpoints: DeliveryEndpoints
   private readonly delivery: DeliveryOptions
+  private readonly ownerActive: (owner: string) => Promise<boolean>
   private readonly now: () => number
   private readonly log: WorkerLogger | null
 
@@ -66,6 +71,7 @@ export class DeliveryWorker {
     this.endpoints = options.endpoints
     this.schedule = options.schedule
     this.delivery = options.delivery
+    this.ownerActive = options.ownerActive
     this.now = options.now ?? Date.now
     this.log = options.log ?? null
   }
@@ -80,6 +86,10 @@ export class DeliveryWorker {
     if (endpoint.disabledAt !== null) {
       await this.bookkeeping(job, 'close the log entry of a disabled endpoint', async () => { await this.recordNotSent(job, attemptsMade) })
       return { outcome: 'dropped', reason: 'endpoint_disabled' }
+    }
+    if (!await this.ownerActive(job.owner)) {
+      await this.bookkeeping(job, 'close the log entry of a revoked key\'s endpoint', async () => { await this.recordNotSent(job, attemptsMade) })
+      return { outcome: 'dropped', reason: 'owner_inactive' }
     }
 
     const attempts = attemptsMade + 1
@@ -137,7 +147,7 @@ export class DeliveryWorker {
   }
 
   /**
-   * The event will not be sent (its endpoint is disabled): its log entry says `failed`, keeping
+   * The event will not be sent (its endpoint is disabled, or its owner's key is no longer live): its log entry says `failed`, keeping
    * what earlier attempts recorded, so it does not stay `pending` with a next attempt that will
    * never come. An event never attempted gets an entry too: the owner sees what was not sent.
    */

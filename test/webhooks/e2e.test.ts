@@ -102,6 +102,19 @@ for (const store of ['memory', 'redis'] as const) {
     t.equal(receiver.received.length, 1)
     t.match(JSON.parse(only?.body ?? '{}'), { type: 'message.burned', data: { id: later } })
   })
+
+  t.test(`${store}: once its key is revoked, an endpoint gets nothing more; the event's log entry says failed`, async (t) => {
+    const receiver = await WebhookReceiver.start(t)
+    const app = await start(t, store, receiver)
+    const { headers, keyId, endpointId } = await register(app, receiver, ['message.viewed'])
+    const id = await createOwned(app, headers, { content: 'before the revocation', maxViews: 2 })
+    t.equal(await app.keyStore.revoke(keyId, Date.now()), 'revoked')
+    t.equal((await app.inject(`/msg/${id}`)).statusCode, 200, 'its message is still readable by its link')
+    for (let i = 0; i < 100 && (await app.webhookStore.listDeliveries(keyId, endpointId)).length === 0; i++) await sleep(50)
+    await sleep(300)
+    t.equal(receiver.received.length, 0, 'nothing sent')
+    t.match(await app.webhookStore.listDeliveries(keyId, endpointId), [{ type: 'message.viewed', state: 'failed', attempts: 0, nextAttemptAt: null }])
+  })
 }
 
 t.test('redis: a restart loses no event, and two instances deliver each event once', async (t) => {

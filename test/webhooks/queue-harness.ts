@@ -51,7 +51,8 @@ export function harness (t: Test, kind: QueueKind, options: { scale: number }): 
     endpoints,
     schedule: scheduleFor({ scale: options.scale }),
     // every receiver of the process has this certificate
-    delivery: { allowPrivate: true, timeoutMs: 3000, ca: testCertificate().cert }
+    delivery: { allowPrivate: true, timeoutMs: 3000, ca: testCertificate().cert },
+    ownerActive: async () => true
   })
   return {
     endpoints,

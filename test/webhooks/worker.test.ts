@@ -30,6 +30,8 @@ interface Setup {
   endpointId: string
   secret: string
   job: (eventId: string, type?: WebhookEventType) => DeliveryJob
+  /** owners whose API key is revoked or expired (ownerActive says false) */
+  inactiveOwners: Set<string>
 }
 
 async function setup (t: Test, receiverOptions: Parameters<typeof WebhookReceiver.start>[1] = {}, store = new MemoryWebhookStore()): Promise<Setup> {
@@ -43,10 +45,12 @@ async function setup (t: Test, receiverOptions: Parameters<typeof WebhookReceive
   })
   const created = await endpoints.register(OWNER, { url: receiver.url('/hook?tenant=7'), events: ['message.viewed', 'message.burned'] })
   receiver.verifyWith([created.secret])
+  const inactiveOwners = new Set<string>()
   const worker = new DeliveryWorker({
     endpoints,
     schedule: scheduleFor({ scale: SCALE }),
-    delivery: { allowPrivate: true, ca: receiver.ca, timeoutMs: 3000 }
+    delivery: { allowPrivate: true, ca: receiver.ca, timeoutMs: 3000 },
+    ownerActive: async (owner) => !inactiveOwners.has(owner)
   })
   const job = (eventId: string, type: WebhookEventType = 'message.viewed'): DeliveryJob => ({
     eventId,
@@ -56,7 +60,7 @@ async function setup (t: Test, receiverOptions: Parameters<typeof WebhookReceive
     body: webhookPayload(type, Date.now(), { id: 'Yb9kq3VxT2', owner: OWNER, state: 'live', views: 1, remainingViews: 2 }),
     createdAt: Date.now()
   })
-  return { worker, endpoints, store, events, receiver, endpointId: created.id, secret: created.secret, job }
+  return { worker, endpoints, store, events, receiver, endpointId: created.id, secret: created.secret, job, inactiveOwners }
 }
 
 async function logOf (s: Setup, eventId: string): Promise<StoredDelivery | undefined> {
@@ -178,6 +182,17 @@ t.test('during a rotation\'s overlap both secrets sign: a receiver on either ver
   t.match(got?.headers['webhook-signature'], /^v1,\S+ v1,\S+$/)
 })
 
+t.test('an endpoint whose key is revoked or expired: nothing sent, the entry failed with what earlier attempts said, never retried', async (t) => {
+  const s = await setup(t, { statuses: [503] })
+  t.match(await s.worker.attempt(s.job('evt_rev'), 0), { outcome: 'retry' })
+  s.inactiveOwners.add(OWNER)
+  t.same(await s.worker.attempt(s.job('evt_rev'), 1), { outcome: 'dropped', reason: 'owner_inactive' })
+  t.same(await s.worker.attempt(s.job('evt_rev_new'), 0), { outcome: 'dropped', reason: 'owner_inactive' })
+  t.equal(s.receiver.received.length, 1, 'only the attempt before the revocation was sent')
+  t.match(await logOf(s, 'evt_rev'), { attempts: 1, lastStatus: 503, nextAttemptAt: null, state: 'failed' })
+  t.match(await logOf(s, 'evt_rev_new'), { attempts: 0, lastStatus: null, state: 'failed' })
+})
+
 t.test('a store write failing after a 2xx does not make the event fail or be sent again', async (t) => {
   class FailingLogStore extends MemoryWebhookStore {
     override async recordDelivery (): Promise<boolean> { throw new Error('store down') }
@@ -188,6 +203,7 @@ t.test('a store write failing after a 2xx does not make the event fail or be sen
     endpoints: s.endpoints,
     schedule: s.worker.schedule,
     delivery: { allowPrivate: true, ca: s.receiver.ca, timeoutMs: 3000 },
+    ownerActive: async () => true,
     log: { warn: (_obj, msg) => { warnings.push(msg) }, error: (_obj, msg) => { warnings.push(msg) } }
   })
   t.same(await worker.attempt(s.job('evt_log_down'), 0), { outcome: 'delivered', status: 204 })
