@@ -6,7 +6,7 @@ import {
   BUSY_ENDPOINT_DELAY_MS, checkDeliveryJob, type DeliveryJob, deliveryJobData, deliveryJobId, FINISHED_JOB_RETENTION_MS,
   PER_ENDPOINT_CONCURRENCY, WORKER_CONCURRENCY, type WorkingDeliveryQueue
 } from './queue.js'
-import type { DeliveryWorker, WorkerLogger } from './worker.js'
+import type { AttemptResult, DeliveryWorker, WorkerLogger } from './worker.js'
 
 /**
  * The delivery queue on Redis or the Redis Cluster: BullMQ, durable and shared by every
@@ -266,7 +266,15 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
       throw new DelayedError()
     }
     try {
-      const result = await this.deliveryWorker.attempt(data, job.attemptsMade)
+      let result: AttemptResult
+      try {
+        result = await this.deliveryWorker.attempt(data, job.attemptsMade)
+      } catch (err) {
+        // Not sent (the store could not be read): BullMQ retries it on the schedule, or, when
+        // that was its last attempt, fails it; then its log entry must not stay pending.
+        if (job.attemptsMade + 1 >= this.deliveryWorker.schedule.maxAttempts) await this.deliveryWorker.giveUp(data, job.attemptsMade + 1)
+        throw err
+      }
       switch (result.outcome) {
         case 'delivered': return 'delivered'
         case 'dropped': return `dropped: ${result.reason}`

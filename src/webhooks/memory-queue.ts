@@ -117,6 +117,7 @@ export class MemoryDeliveryQueue implements WorkingDeliveryQueue {
       this.log?.warn({ err: { message: (err as Error).message }, webhookId: queued.job.endpointId, eventId: loggedId(queued.job.eventId) }, 'webhook delivery attempt failed before sending')
       const delayMs = this.worker.schedule.nextDelayMs(queued.attemptsMade + 1)
       result = delayMs === null ? { outcome: 'failed', reason: 'store' } : { outcome: 'retry', delayMs, reason: 'store' }
+      if (delayMs === null) await this.worker.giveUp(queued.job, queued.attemptsMade + 1)
     }
     if (result.outcome !== 'retry') {
       this.unfinished.delete(queued.id)

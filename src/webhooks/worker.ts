@@ -123,6 +123,16 @@ export class DeliveryWorker {
     return { outcome: 'retry', delayMs, reason }
   }
 
+  /**
+   * The queue gives up on a job whose last attempt could not even start (attempt() rejected: the
+   * store was down): its log entry says `failed` instead of staying `pending` with a next attempt
+   * that will never come. Best effort: with the store still down, that is logged.
+   */
+  async giveUp (job: DeliveryJob, attemptsMade: number): Promise<void> {
+    // (recordDelivery writes nothing for an endpoint deleted meanwhile)
+    await this.bookkeeping(job, 'close the log entry of an abandoned delivery', async () => { await this.recordNotSent(job, attemptsMade) })
+  }
+
   /** The endpoint's secrets, opened; none when they cannot be (deliver() then fails the attempt as `invalid_secret`). */
   private secrets (endpoint: WebhookEndpoint, job: DeliveryJob, now: number): string[] {
     try {
@@ -147,7 +157,8 @@ export class DeliveryWorker {
   }
 
   /**
-   * The event will not be sent (its endpoint is disabled, or its owner's key is no longer live): its log entry says `failed`, keeping
+   * The event will not be sent (its endpoint is disabled, its owner's key is no longer live, or
+   * the queue gave up): its log entry says `failed`, keeping
    * what earlier attempts recorded, so it does not stay `pending` with a next attempt that will
    * never come. An event never attempted gets an entry too: the owner sees what was not sent.
    */

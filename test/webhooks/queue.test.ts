@@ -79,6 +79,24 @@ for (const [name, kindOf] of kinds) {
       t.equal((await h.endpoints.find(h.job(a, '').owner, a.id))?.disabledAt, null, 'one event\'s budget is shorter than the 5 days: not disabled')
     })
 
+    t.test('the endpoint cannot be read at the last attempt (a store blip): failed, not left pending', async (t) => {
+      const h = harness(t, await kindOf(), { scale: 1e-5 })
+      const a = await h.endpoint({ respond: () => 503 })
+      const queue = h.open()
+      await queue.enqueue([h.job(a, 'evt_store_down')])
+      await eventually('all attempts but the last made', async () => (await h.logOf(a, 'evt_store_down'))?.attempts === MAX_ATTEMPTS - 1, 15_000)
+      // the last attempt comes about 0.7-1 s later: its read of the endpoint fails
+      const get = h.store.get.bind(h.store)
+      let failures = 1
+      h.store.get = async (owner, id) => {
+        if (failures-- > 0) throw new Error('store down')
+        return await get(owner, id)
+      }
+      await eventually('logged as failed', async () => (await h.logOf(a, 'evt_store_down'))?.state === 'failed', 15_000)
+      t.match(await h.logOf(a, 'evt_store_down'), { attempts: MAX_ATTEMPTS - 1, lastStatus: 503, nextAttemptAt: null }, 'what the attempts made said')
+      t.equal(a.receiver.of('evt_store_down').length, MAX_ATTEMPTS - 1, 'the last one was not sent')
+    })
+
     t.test('an endpoint failing for the scaled 5 days is disabled, with one webhook.disabled event', async (t) => {
       // 2e-6: 5 days are 864 ms, an event's whole budget about 0.35 s: events keep coming, each failing
       const h = harness(t, await kindOf(), { scale: 2e-6 })
