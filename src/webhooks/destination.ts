@@ -1,4 +1,4 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
+import { type LookupAddress, Resolver } from 'node:dns'
 import type { LookupFunction } from 'node:net'
 import ipaddr from 'ipaddr.js'
 
@@ -52,11 +52,45 @@ export function isPublicAddress (address: string): boolean {
 type Resolve = (hostname: string, options: { all: true, verbatim: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void
 
 /**
+ * Webhook names are resolved by c-ares (dns.Resolver: DNS queries on the event loop), not by
+ * dns.lookup, whose getaddrinfo runs on libuv's thread pool: four threads that argon2 (every API
+ * key check) and the file system share, so a webhook name served by a slow DNS server (chosen by
+ * whoever registered it) could stall key verification. Each query is bounded: 2 s a try, 2 tries.
+ * Decision: so the hosts file is not read for webhook names; `localhost` and `*.localhost` are
+ * loopback as RFC 6761 says (refused unless WEBHOOK_ALLOW_PRIVATE=true).
+ */
+const webhookResolver = new Resolver({ timeout: 2000, tries: 2 })
+
+const LOOPBACK: readonly LookupAddress[] = Object.freeze([{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }])
+
+/** Every A and AAAA address of `hostname` (IPv4 first), or the first error when it has none. */
+export const resolveWithDns: Resolve = (hostname, _options, callback) => {
+  const name = hostname.toLowerCase().replace(/\.$/, '')
+  if (name === 'localhost' || name.endsWith('.localhost')) {
+    callback(null, [...LOOPBACK])
+    return
+  }
+  const found: LookupAddress[] = []
+  let firstError: NodeJS.ErrnoException | null = null
+  let pending = 2
+  const answer = (family: 4 | 6) => (err: NodeJS.ErrnoException | null, addresses: string[]): void => {
+    if (err !== null) firstError ??= err
+    else for (const address of addresses) found.push({ address, family })
+    if (--pending > 0) return
+    found.sort((a, b) => a.family - b.family)
+    if (found.length > 0) callback(null, found)
+    else callback(firstError ?? Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), [])
+  }
+  webhookResolver.resolve4(name, answer(4))
+  webhookResolver.resolve6(name, answer(6))
+}
+
+/**
  * A `lookup` for http(s).request / net.connect that resolves the name, refuses it unless every
  * address is public (or `allowPrivate`), and hands the socket a checked address.
- * `resolve` is dns.lookup; tests pass their own resolver.
+ * `resolve` is resolveWithDns; tests pass their own resolver.
  */
-export function checkedLookup (allowPrivate: boolean, resolve: Resolve = dnsLookup as unknown as Resolve): LookupFunction {
+export function checkedLookup (allowPrivate: boolean, resolve: Resolve = resolveWithDns): LookupFunction {
   return (hostname, options, callback) => {
     resolve(hostname, { all: true, verbatim: true }, (err, addresses) => {
       if (err !== null) {

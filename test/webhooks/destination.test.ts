@@ -1,7 +1,7 @@
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { addressKind, checkDestinationUrl, checkedLookup, DestinationRefused, InvalidDestination, isPublicAddress } from '../../src/webhooks/destination.js'
+import { addressKind, checkDestinationUrl, checkedLookup, DestinationRefused, InvalidDestination, isPublicAddress, resolveWithDns } from '../../src/webhooks/destination.js'
 
 /** The SSRF guard of webhook deliveries (API.md section 9, issue 19). */
 
@@ -98,4 +98,19 @@ t.test('the URL: https only, no credentials, and an IP literal host is checked a
   }
   t.equal(checkDestinationUrl('https://127.0.0.1:8443/hook', true).port, '8443', 'allowed with WEBHOOK_ALLOW_PRIVATE')
   t.equal(checkDestinationUrl('https://93.184.216.34/', false).hostname, '93.184.216.34')
+})
+
+t.test('names are resolved with DNS (c-ares, off the thread pool argon2 needs): localhost names are loopback, an unknown name fails in bounded time', async (t) => {
+  const resolve = async (hostname: string): Promise<{ err: NodeJS.ErrnoException | null, addresses: Addresses }> =>
+    await new Promise((resolve) => { resolveWithDns(hostname, { all: true, verbatim: true }, (err, addresses) => { resolve({ err, addresses }) }) })
+  for (const name of ['localhost', 'LocalHost.', 'hooks.localhost']) {
+    t.same(await resolve(name), { err: null, addresses: [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }] }, `${name}: loopback (RFC 6761)`)
+  }
+  const started = Date.now()
+  const unknown = await resolve('no-such-host.invalid')
+  t.ok(unknown.err !== null && typeof unknown.err.code === 'string', `an error with a code (${unknown.err?.code ?? ''})`)
+  t.same(unknown.addresses, [])
+  t.ok(Date.now() - started < 9000, 'within the 2 x 2 s the resolver allows (both families at once)')
+  const refused = await new Promise<Error | null>((resolve) => { checkedLookup(false)('localhost', {} as never, (err) => { resolve(err) }) })
+  t.ok(refused instanceof DestinationRefused, 'the default lookup: a localhost name is refused without WEBHOOK_ALLOW_PRIVATE')
 })
