@@ -77,15 +77,17 @@ export const sleep = async (ms: number): Promise<void> => await new Promise((res
  * MONITOR is on and has gone quiet, so that warm-up commands are not counted.
  */
 export async function redisCallsDuring (test: Test, url: string, operation: () => Promise<unknown>, from: 'clients' | 'scripts' = 'clients'): Promise<string[][]> {
-  const watcher = new Redis(url)
-  const monitor = await watcher.monitor()
-  // A MONITOR connection can see another client's command (the next watcher's INFO) while
-  // ioredis still expects a reply of its own, and reports "Command queue state error": an
-  // observer's hiccup, not the test's business. It is closed as soon as the window ends.
+  // A MONITOR connection can see another client's command (the next watcher's INFO, or lines
+  // that arrive with the reply to MONITOR itself, before ioredis has switched the connection to
+  // monitoring) while ioredis still expects a reply of its own, and reports "Command queue state
+  // error": an observer's hiccup, not the test's business. So the connection is made here, with
+  // its error listener on from the start (ioredis's monitor() attaches one only once monitoring,
+  // and rejects with that hiccup), and closed as soon as the window ends.
+  const monitor = new Redis(url, { monitor: true })
   monitor.on('error', () => {})
-  watcher.on('error', () => {})
-  const close = (): void => { monitor.disconnect(); watcher.disconnect() }
+  const close = (): void => { monitor.disconnect() }
   test.teardown(close)
+  await new Promise<void>((resolve) => { monitor.once('monitoring', () => { resolve() }) })
   await sleep(100)
   const seen: string[][] = []
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
