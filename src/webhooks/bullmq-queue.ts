@@ -241,8 +241,8 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
     })()
     closing.catch(() => {})
     if (connected && await settlesWithin(closing, this.closeGraceMs)) {
-      await this.client.quit().catch(() => { this.client.disconnect() })
-      return
+      // QUIT waits in the offline queue if the connection dropped meanwhile: bounded too.
+      if (await settlesWithin(this.client.quit().catch(() => { this.client.disconnect() }), FORCED_CLOSE_WAIT_MS)) return
     }
     // Dropped instead. A connection between two reconnects is left to its next attempt, which
     // now ends it: disconnecting it would leave the commands waiting in its offline queue
