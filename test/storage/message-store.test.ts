@@ -159,6 +159,29 @@ t.test('redis store (real redis-server)', async (t) => {
     t.equal(await client.exists(messageKey(unlimited.id)), 0)
   })
 
+  t.test('receipts switched off: the read that burns a message made with them drops its receipt and events (no key left without an expiry), and records no event', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const on = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const off = new RedisMessageStore(client, { receiptRetentionMs: 0 })
+    const m = message({ maxViews: 2, owner: OWNER })
+    t.ok(await on.create(m, true), 'made with webhooks on')
+    await on.consume(m.id)
+    t.equal((await off.consume(m.id))?.remainingViews, 0)
+    t.equal(await client.exists(messageKey(m.id), receiptKey(m.id), messageEventsKey(m.id)), 0, 'nothing left')
+  })
+
+  t.test('a read that finds a receipt counted past the limit (by another version\'s reads) finds nothing, and the message goes', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const m = message({ maxViews: 1 })
+    await store.create(m)
+    await client.hset(receiptKey(m.id), 'v', 3)
+    t.equal(await store.consume(m.id), null)
+    t.equal(await client.exists(messageKey(m.id)), 0)
+  })
+
   t.test('a message stored as the first receipts did (a view counter and a receipt without a header) is read, counted, peeked and deleted as before', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })

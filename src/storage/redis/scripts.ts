@@ -117,11 +117,18 @@ ${receiptHeader}
 ${readGuardedBody}
 ${recordEvent}
 local now = ARGV[2]
+-- receipts switched off (retention 0) since the message was made: a burn drops its receipt and
+-- events, and no event is recorded (nothing would relay it)
+local kept = tonumber(ARGV[3]) > 0
 local function viewed (views, left)
   if views == 1 then redis.call('HSET', KEYS[3], 'f', now, 'l', now) else redis.call('HSET', KEYS[3], 'l', now) end
   if left == 0 then
-    redis.call('HSET', KEYS[3], 's', 'b', 'a', now)
-    redis.call('PEXPIREAT', KEYS[3], tonumber(now) + tonumber(ARGV[3]))
+    if kept then
+      redis.call('HSET', KEYS[3], 's', 'b', 'a', now)
+      redis.call('PEXPIREAT', KEYS[3], tonumber(now) + tonumber(ARGV[3]))
+    else
+      redis.call('DEL', KEYS[3], KEYS[4])
+    end
   end
 end
 local m, w = header(body)
@@ -131,9 +138,11 @@ if m then
   if m ~= '' then
     left = tonumber(m) - views
     if left <= 0 then redis.call('DEL', KEYS[1]) end
+    -- past the limit (another version's reads, counted elsewhere): gone, as the last view left it
+    if left < 0 then return nil end
   end
   viewed(views, left)
-  if w ~= '1' then return {body, left, 0} end
+  if w ~= '1' or not kept then return {body, left, 0} end
   record('message.viewed', now, views, left, left == 0 and 'burned' or 'live')
   if left == 0 then record('message.burned', now, views, 0, 'burned') end
   return {body, left, 1}
@@ -148,7 +157,7 @@ w = redis.call('HGET', KEYS[3], 'w')
 if not w then return {body, left, 0} end
 local views = redis.call('HINCRBY', KEYS[3], 'v', 1)
 viewed(views, left)
-if w ~= '1' then return {body, left, 0} end
+if w ~= '1' or not kept then return {body, left, 0} end
 record('message.viewed', now, views, left, left == 0 and 'burned' or 'live')
 if left == 0 then record('message.burned', now, views, 0, 'burned') end
 return {body, left, 1}`
@@ -175,6 +184,11 @@ else
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 if not w then return 1 end
+-- receipts switched off since the message was made: its receipt and events go with it
+if tonumber(ARGV[2]) <= 0 then
+  redis.call('DEL', KEYS[3], KEYS[4])
+  return 1
+end
 redis.call('HSET', KEYS[3], 's', 'd', 'a', ARGV[1])
 redis.call('PEXPIREAT', KEYS[3], tonumber(ARGV[1]) + tonumber(ARGV[2]))
 if w ~= '1' then return 1 end
