@@ -228,7 +228,8 @@ export class WebhookEndpoints {
    */
   async markFailing (owner: string, id: string, at: number, newRunAfterMs: number): Promise<WebhookEndpoint | null> {
     return this.owner(owner, await this.store.update(owner, id, (current) => {
-      const continues = current.failingSince !== null && current.lastFailureAt !== null && at - current.lastFailureAt <= newRunAfterMs
+      // (a run without lastFailureAt was stored before it existed: it goes on)
+      const continues = current.failingSince !== null && (current.lastFailureAt === null || at - current.lastFailureAt <= newRunAfterMs)
       return {
         ...current,
         failingSince: continues ? current.failingSince : at,

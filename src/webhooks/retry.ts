@@ -39,6 +39,9 @@ export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1
  */
 export const DISABLE_AFTER_MS = 5 * DAY
 
+/** What a gap between two attempts holds besides the delay: the attempt itself (10 s at most) and the queue's pick-up. */
+const NEW_RUN_MARGIN_MS = 70 * SECOND
+
 export interface RetryTiming {
   /**
    * Every delay (and DISABLE_AFTER_MS) multiplied by this: 1 in production; tests pass a
@@ -55,8 +58,9 @@ export interface RetrySchedule {
   readonly disableAfterMs: number
   /**
    * A failure this long after an endpoint's last one starts a new run of failures: the longest
-   * delay with its jitter, scaled. While an endpoint is down and any event is pending, its
-   * attempts come closer together than that; a longer gap means nothing was tried.
+   * delay with its jitter (scaled), plus an attempt's time and a minute for the queue to pick it
+   * up (not scaled). While an endpoint is down and any event is pending, its attempts come
+   * closer together than that; a longer gap means nothing was tried.
    */
   readonly newRunAfterMs: number
   /**
@@ -72,7 +76,7 @@ export function scheduleFor (timing: RetryTiming): RetrySchedule {
   return {
     maxAttempts: MAX_ATTEMPTS,
     disableAfterMs: Math.max(1, Math.round(DISABLE_AFTER_MS * scale)),
-    newRunAfterMs: Math.max(1, Math.round(Math.max(...RETRY_DELAYS_MS) * (1 + RETRY_JITTER) * scale)),
+    newRunAfterMs: Math.max(1, Math.round(Math.max(...RETRY_DELAYS_MS) * (1 + RETRY_JITTER) * scale)) + NEW_RUN_MARGIN_MS,
     nextDelayMs (attemptsMade, random = Math.random) {
       if (!Number.isSafeInteger(attemptsMade) || attemptsMade < 1) throw new RangeError('attemptsMade counts the attempts made: 1 or more')
       const base = RETRY_DELAYS_MS[attemptsMade - 1]

@@ -200,6 +200,11 @@ t.test('markFailing keeps the start of a run of failures; markSucceeded ends it'
   t.match(await endpoints.markFailing(OWNER, id, T0 + 31 + 2 * gap, gap), { failingSince: T0 + 31 + 2 * gap, lastFailureAt: T0 + 31 + 2 * gap },
     'a failure after a longer quiet gap starts a new run: an endpoint that failed once long ago is not disabled by its next failure')
   t.equal(await endpoints.markFailing(OWNER, 'wh_AAAAAAAAAAAAAAAAAAAAAA', T0, gap), null)
+  const older = setup()
+  const legacy = await older.endpoints.register(OWNER, { url: 'https://b.example/', events: ['message.viewed'] })
+  await older.store.update(OWNER, legacy.id, (e) => ({ ...e, failingSince: T0 - 10 * gap, lastFailureAt: null }))
+  t.match(await older.endpoints.markFailing(OWNER, legacy.id, T0, gap), { failingSince: T0 - 10 * gap, lastFailureAt: T0 },
+    'a run stored before lastFailureAt existed goes on: an endpoint failing for days is not given 5 more')
   t.equal(await endpoints.markSucceeded(OTHER, id), null, 'only the owner\'s')
 })
 

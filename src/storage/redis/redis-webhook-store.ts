@@ -216,7 +216,7 @@ function parseEndpoint (id: string, json: string): StoredWebhookEndpoint {
     createdAt: stored.createdAt,
     disabledAt: stored.disabledAt,
     failingSince: stored.failingSince,
-    // stored before the field existed: the run's start is the last failure known
-    lastFailureAt: stored.lastFailureAt ?? stored.failingSince
+    // null in a record stored before the field existed: its run goes on (endpoints.ts markFailing)
+    lastFailureAt: stored.lastFailureAt ?? null
   }
 }
