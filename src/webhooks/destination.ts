@@ -55,11 +55,13 @@ type Resolve = (hostname: string, options: { all: true, verbatim: true }, callba
  * Webhook names are resolved by c-ares (dns.Resolver: DNS queries on the event loop), not by
  * dns.lookup, whose getaddrinfo runs on libuv's thread pool: four threads that argon2 (every API
  * key check) and the file system share, so a webhook name served by a slow DNS server (chosen by
- * whoever registered it) could stall key verification. Each query is bounded: 2 s a try, 2 tries.
- * Decision: so the hosts file is not read for webhook names; `localhost` and `*.localhost` are
+ * whoever registered it) could stall key verification. A resolver per lookup (it reads
+ * /etc/resolv.conf then, so a changed one counts), its queries cancelled after
+ * RESOLVE_TIMEOUT_MS in all. Decisions: the hosts file and resolv.conf's search list are not
+ * used for webhook names (give fully qualified names); `localhost` and `*.localhost` are
  * loopback as RFC 6761 says (refused unless WEBHOOK_ALLOW_PRIVATE=true).
  */
-const webhookResolver = new Resolver({ timeout: 2000, tries: 2 })
+export const RESOLVE_TIMEOUT_MS = 4000
 
 const LOOPBACK: readonly LookupAddress[] = Object.freeze([{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }])
 
@@ -70,19 +72,25 @@ export const resolveWithDns: Resolve = (hostname, _options, callback) => {
     callback(null, [...LOOPBACK])
     return
   }
+  const resolver = new Resolver({ timeout: RESOLVE_TIMEOUT_MS / 2, tries: 1 })
   const found: LookupAddress[] = []
   let firstError: NodeJS.ErrnoException | null = null
   let pending = 2
+  let timedOut = false
+  // Both families must answer: every address of a name is checked, not only the first.
+  const timer = setTimeout(() => { timedOut = true; resolver.cancel() }, RESOLVE_TIMEOUT_MS)
   const answer = (family: 4 | 6) => (err: NodeJS.ErrnoException | null, addresses: string[]): void => {
     if (err !== null) firstError ??= err
     else for (const address of addresses) found.push({ address, family })
     if (--pending > 0) return
+    clearTimeout(timer)
     found.sort((a, b) => a.family - b.family)
-    if (found.length > 0) callback(null, found)
+    if (timedOut) callback(Object.assign(new Error(`${hostname}: no answer within ${RESOLVE_TIMEOUT_MS} ms`), { code: 'ETIMEOUT' }), [])
+    else if (found.length > 0) callback(null, found)
     else callback(firstError ?? Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), [])
   }
-  webhookResolver.resolve4(name, answer(4))
-  webhookResolver.resolve6(name, answer(6))
+  resolver.resolve4(name, answer(4))
+  resolver.resolve6(name, answer(6))
 }
 
 /**
