@@ -3,6 +3,7 @@ import { buildApp } from '../../src/app.js'
 import { type ConfigOverrides, loadConfig } from '../../src/config.js'
 import { makeKey, withKey } from '../api/api-helper.js'
 import { flushRedis, sleep, testRedis } from '../helper.js'
+import { SUBSCRIBERS_CACHE_MS } from '../../src/webhooks/subscribers.js'
 import { WebhookReceiver } from './receiver.js'
 
 /**
@@ -116,6 +117,26 @@ for (const store of ['memory', 'redis'] as const) {
     t.match(await app.webhookStore.listDeliveries(keyId, endpointId), [{ type: 'message.viewed', state: 'failed', attempts: 0, nextAttemptAt: null }])
   })
 }
+
+t.test(`redis: an endpoint registered on one instance counts on another within ${SUBSCRIBERS_CACHE_MS} ms (for messages created from then on)`, async (t) => {
+  const receiver = await WebhookReceiver.start(t)
+  const a = await start(t, 'redis', receiver)
+  const b = await start(t, 'redis', receiver, { flush: false })
+  const key = await makeKey(a, ['messages:read', 'messages:write'])
+  const headers = withKey(key.key)
+  const before = await createOwned(b, headers, { content: 'b knows of no endpoint yet', maxViews: 2 })
+  const res = await a.inject({ method: 'POST', url: '/api/v1/webhooks', headers, payload: { url: receiver.url(), events: ['message.viewed'] } })
+  t.equal(res.statusCode, 201)
+  receiver.verifyWith([res.json().secret])
+  await sleep(SUBSCRIBERS_CACHE_MS + 200)
+  const after = await createOwned(b, headers, { content: 'b has seen it', maxViews: 2 })
+  t.equal((await b.inject(`/msg/${before}`)).statusCode, 200)
+  t.equal((await b.inject(`/msg/${after}`)).statusCode, 200)
+  const [delivery] = await receiver.waitFor(1, 10_000)
+  await sleep(300)
+  t.equal(receiver.received.length, 1, 'one event: the message made before b saw the endpoint records none (decided at create)')
+  t.match(JSON.parse(delivery?.body ?? '{}'), { type: 'message.viewed', data: { id: after, views: 1 } })
+})
 
 t.test('redis: a restart loses no event, and two instances deliver each event once', async (t) => {
   const receiver = await WebhookReceiver.start(t, { statuses: [503, 503] })
