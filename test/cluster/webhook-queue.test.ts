@@ -1,6 +1,7 @@
+import { Cluster } from 'ioredis'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
-import { QUEUE_PREFIX } from '../../src/webhooks/bullmq-queue.js'
+import { createQueueRedisClient, QUEUE_PREFIX } from '../../src/webhooks/bullmq-queue.js'
 import { sleep } from '../helper.js'
 import { eventually, harness, type QueueKind } from '../webhooks/queue-harness.js'
 import { testCluster } from './cluster.js'
@@ -57,3 +58,48 @@ t.test('on the Cluster: every key of the queue is in one slot, on one master', a
   const slots = await cluster.eachNode(async (client) => await Promise.all((await client.keys('*')).map(async (key) => Number(await client.call('CLUSTER', 'KEYSLOT', key)))))
   t.equal(new Set(slots.flat()).size, 1, 'one slot')
 })
+
+// A cluster client whose nodes have all gone (between two reconnects: its pool is empty) must
+// still end when told to. ioredis 6.0.0 left it 'disconnecting' for ever with its queued
+// commands unanswered, so BullMQ's worker never finished closing and its lock timer kept the
+// process alive (CI hung at the end of test/cluster/routes.test.ts). Patched in
+// patches/ioredis+6.0.0.patch.
+for (const how of ['disconnect', 'quit'] as const) {
+  t.test(`a cluster client with every node gone ends on ${how}(), rejecting what it had queued`, async (t) => {
+    const cluster = await testCluster()
+    // made as the queue makes its connections: offline queue on, reconnecting
+    const client = createQueueRedisClient({ redisClusterNodes: loadConfig({}, { REDIS_CLUSTER_NODES: cluster.nodes }).redisClusterNodes })
+    if (!(client instanceof Cluster)) throw new Error('REDIS_CLUSTER_NODES did not make a cluster client')
+    client.on('error', () => {})
+    t.teardown(() => { client.disconnect() })
+    // a connection to every master, each to be lost
+    await client.ping()
+    await Promise.all(client.nodes('master').map(async (node) => await node.ping()))
+    await cluster.stop()
+    t.teardown(async () => {
+      for (const server of cluster.servers) await server.start()
+      await cluster.waitUntilOk(20_000)
+    })
+    // The pool empties when the last node connection ends, then the client waits to reconnect.
+    const emptied = Date.now()
+    while (client.nodes('all').length > 0 || client.status === 'connecting' || client.status === 'connect') {
+      if (Date.now() - emptied > 10_000) throw new Error(`the pool did not empty (${client.status})`)
+      await sleep(5)
+    }
+    const queued = client.get('{x}k').then(() => 'answered', (err: Error) => err.message)
+    if (how === 'disconnect') client.disconnect()
+    else await settles(client.quit(), 2000)
+    await eventually('the client ends', async () => client.status === 'end', 2000)
+    t.equal(await settles(queued, 2000), 'None of startup nodes is available', 'the queued command is rejected')
+  })
+}
+
+async function settles<T> (promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'pending'>((resolve) => { timer = setTimeout(() => resolve('pending'), ms) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
