@@ -22,7 +22,7 @@ export class RedisCluster {
       for (let i = 0; i < masters; i++) {
         // The cluster bus port gets its own free port: port + 10000 (the default) can be
         // taken, or past 65535 for a port from the ephemeral range.
-        servers.push(await RedisServer.start([
+        servers.push(await RedisServer.start(async () => [
           '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
           '--cluster-port', String(await freePort()), '--cluster-node-timeout', '5000'
         ]))
