@@ -52,13 +52,42 @@ export interface MissiveIo {
 
 const ATTEMPTS = 3
 const TOKEN = /^[A-Za-z0-9_-]{16,200}$/
+const MESSAGE_ID = /^[A-Za-z0-9_-]{22}$/
 
 type Values = Record<string, string | boolean | undefined>
 
+type OptionSpecs = Record<string, { type: 'string' | 'boolean', short?: string }>
+
+/**
+ * Ids and tokens are base64url: one in 64 starts with '-'. parseArgs would take such an id for
+ * an option ("Unknown option '-J'") and refuse such a token after `--token` (ambiguous): the
+ * value of a string option is attached to it (`--token=-A…`), and where a bare id is taken, an
+ * argument that is an id and no option of the command is passed after `--`.
+ */
+function withDashedValues (args: string[], options: OptionSpecs, bareIds: boolean): string[] {
+  const out: string[] = []
+  const ids: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string
+    if (arg === '--') { out.push(...args.slice(i)); break }
+    const name = arg.startsWith('--') ? arg.slice(2) : Object.keys(options).find((key) => options[key]?.short !== undefined && arg === `-${options[key]?.short ?? ''}`)
+    const spec = name === undefined ? undefined : options[name]
+    if (spec?.type === 'string' && i + 1 < args.length) {
+      out.push(`--${name ?? ''}=${args[++i] ?? ''}`)
+    } else if (bareIds && spec === undefined && arg.startsWith('-') && MESSAGE_ID.test(arg)) {
+      ids.push(arg)
+    } else {
+      out.push(arg)
+    }
+  }
+  if (ids.length === 0) return out
+  return out.includes('--') ? [...out, ...ids] : [...out, '--', ...ids]
+}
+
 /** node:util parseArgs, its errors as one usage line */
-function parse (args: string[], options: Record<string, { type: 'string' | 'boolean', short?: string }>): { values: Values, positionals: string[] } {
+function parse (args: string[], options: OptionSpecs, { bareIds = false } = {}): { values: Values, positionals: string[] } {
   try {
-    const { values, positionals } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true })
+    const { values, positionals } = parseArgs({ args: withDashedValues(args, options, bareIds), options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true })
     return { values: values as Values, positionals }
   } catch (err) {
     // ("Unknown option '--x'. To specify a positional argument…": the first sentence says it)
@@ -127,7 +156,7 @@ async function send (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo, prom
   const answer = await request(`${base}/`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) }, timeoutFor(env))
   if (answer.status === 413) throw new CliError(EXIT.local, `too large for this server: ${oneLine(String(answer.body?.message ?? 'its limit is lower'))} (--max-bytes: its MESSAGE_MAX_BYTES)`)
   const id = answer.body?.id
-  if (answer.status !== 201 || typeof id !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(id)) throw unexpected(answer)
+  if (answer.status !== 201 || typeof id !== 'string' || !MESSAGE_ID.test(id)) throw unexpected(answer)
   io.out(`${base}/msg/${id}#${secret}\n`)
   io.err(`delete token: ${oneLine(String(answer.body?.deleteToken))}`)
   const max = answer.body?.maxViews
@@ -300,7 +329,7 @@ export function downloadName (name: string): string {
 }
 
 async function remove (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo): Promise<number> {
-  const { values, positionals } = parse(args, { token: { type: 'string' }, url: { type: 'string' } })
+  const { values, positionals } = parse(args, { token: { type: 'string' }, url: { type: 'string' } }, { bareIds: true })
   if (values.help === true) { io.out(`${USAGE}\n`); return EXIT.ok }
   if (positionals.length !== 1) throw usage('delete takes one LINK (or id, with --url)')
   const link = parseLink(positionals[0] ?? '', baseFrom(values, env))
@@ -336,7 +365,7 @@ function receiptSummary (state: string, views: number, maxViews: number | null):
 async function receipt (args: string[], env: NodeJS.ProcessEnv, io: MissiveIo): Promise<number> {
   // The delete token comes as delete takes it: --token TOKEN, or --token - from stdin (out of
   // the shell's history and ps). The link's key, when it has one, is never sent.
-  const { values, positionals } = parse(args, { token: { type: 'string' }, url: { type: 'string' } })
+  const { values, positionals } = parse(args, { token: { type: 'string' }, url: { type: 'string' } }, { bareIds: true })
   if (values.help === true) { io.out(`${USAGE}\n`); return EXIT.ok }
   if (positionals.length !== 1) throw usage('receipt takes one LINK (or id, with --url)')
   const link = parseLink(positionals[0] ?? '', baseFrom(values, env))

@@ -13,7 +13,7 @@ import { downloadName } from '../../src/cli/missive.js'
 import { numberedName } from '../../src/cli/missive/files.js'
 import { forTerminal, oneLine } from '../../src/cli/missive/terminal.js'
 import { createMessage } from '../helper.js'
-import { deleteTokenOf, missive, missiveEntry, partsOf, serve, type Served } from './missive-helper.js'
+import { deleteTokenOf, fakeServer, missive, missiveEntry, partsOf, serve, type Served } from './missive-helper.js'
 
 const FAST = { iterations: 1000 }
 
@@ -377,6 +377,33 @@ t.test('receipt: not read yet, then read and burned, then one that was deleted; 
   t.equal(deleted.code, 0, deleted.err)
   t.match(deleted.out, /^deleted: never read\nviews: 0 \(no limit\)\n/)
   t.match(deleted.out, /\nfirst read: never\nlast read: never\nended: \d{4}-.+Z\n$/)
+})
+
+// Ids and tokens are base64url: one in 64 starts with '-' (CI once drew such an id in the test
+// above, and `missive receipt -J…` failed with "Unknown option '-J'").
+t.test('an id and a token that start with "-": receipt and delete take them', async (t) => {
+  const id = `-J${'i'.repeat(20)}`
+  const token = `-A${'t'.repeat(41)}`
+  const seen: string[] = []
+  const base = await fakeServer(t, (req, res) => {
+    seen.push(`${req.method ?? ''} ${req.url ?? ''} ${String(req.headers['x-delete-token'])}`)
+    if (req.headers['x-delete-token'] !== token) { res.writeHead(404, { 'content-type': 'application/json' }).end('{"statusCode":404,"code":"NOT_FOUND","error":"Not Found","message":"not found"}'); return }
+    if (req.method === 'DELETE') { res.writeHead(204).end(); return }
+    const now = new Date().toISOString()
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id, state: 'live', createdAt: now, expiresAt: now, maxViews: 1, views: 0, firstViewedAt: null, lastViewedAt: null, endedAt: null }))
+  })
+  const env = { MISSIVE_URL: base }
+  const receipt = await missive(['receipt', id, '--token', token], { env })
+  t.equal(receipt.code, 0, receipt.err)
+  t.match(receipt.out, /^live: not read yet, 1 view left\n/)
+  const first = await missive(['receipt', '--token', token, id], { env })
+  t.equal(first.code, 0, `the id after the token: ${first.err}`)
+  const deleted = await missive(['delete', id, '--token', token], { env })
+  t.equal(deleted.code, 0, deleted.err)
+  t.same(seen, [`GET /msg/${id}/receipt ${token}`, `GET /msg/${id}/receipt ${token}`, `DELETE /msg/${id} ${token}`])
+  const unknown = await missive(['receipt', id, '--token', token, '--tokn', 'x'], { env })
+  t.equal(unknown.code, 2, 'an unknown option is still a usage error')
+  t.match(unknown.last, /Unknown option '--tokn'/)
 })
 
 t.test('receipt on a server that keeps none (RECEIPT_RETENTION_SECONDS=0): not found', async (t) => {
