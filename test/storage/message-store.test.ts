@@ -131,6 +131,75 @@ t.test('redis store (real redis-server)', async (t) => {
     t.equal(await client.exists(viewsKey(counted.id)), 0, 'no view counter was written')
   })
 
+  t.test('on a single Redis, the creates and the reads of one turn are one script each, and each gets its own answer', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    await store.create(message({ owner: 'ownerkey000t' })) // loads the scripts
+    await store.consume(newMessageId())
+    const unlimited = message()
+    const counted = message({ maxViews: 1 })
+    const guarded = message({ readTokenHash: hashToken('the-read-token') })
+    const owned = message({ owner: 'ownerkey000t' })
+    let created: boolean[] = []
+    const creates = await redisCommandsDuring(t, redis.url, async () => {
+      created = await Promise.all([unlimited, counted, guarded, owned].map(async (m) => await store.create(m)))
+    })
+    t.same(created, [true, true, true, true])
+    t.same(creates, ['evalsha', 'evalsha'], 'one script for the four creates, one for the owner\'s index')
+
+    let read: unknown[] = []
+    const reads = await redisCommandsDuring(t, redis.url, async () => {
+      read = await Promise.all([
+        store.consume(unlimited.id),
+        store.consume(counted.id),
+        store.consume(counted.id),
+        store.consume(guarded.id),
+        store.consume(guarded.id, hashToken('the-read-token')),
+        store.consume(newMessageId())
+      ].map(async (p) => await p.then((m) => m === null ? null : { id: m.id, remainingViews: m.remainingViews })))
+    })
+    t.same(reads, ['evalsha'], 'one script for the six reads')
+    t.same(read, [
+      { id: unlimited.id, remainingViews: null },
+      { id: counted.id, remainingViews: 0 },
+      null, // its one view taken by the read before it, in the same script
+      null, // no read token: refused, and no view counted
+      { id: guarded.id, remainingViews: null },
+      null // unknown
+    ])
+    t.equal((await store.receipt(guarded.id))?.views, 1, 'the refused read counted nothing')
+    t.equal((await store.receipt(counted.id))?.ended?.state, 'burned')
+
+    // More reads in one turn than one script makes: split, every one counted.
+    const many = Array.from({ length: 70 }, async () => await store.consume(unlimited.id))
+    t.equal((await Promise.all(many)).filter((m) => m !== null).length, 70)
+    t.equal((await store.receipt(unlimited.id))?.views, 71)
+  })
+
+  t.test('on a single Redis, a read or a create whose commands fail (a key of another type) fails alone, not the others of its turn', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const fine = message()
+    const broken = message()
+    await store.create(fine)
+    await store.create(broken)
+    await client.del(receiptKey(broken.id))
+    await client.lpush(receiptKey(broken.id), 'x') // HINCRBY fails: WRONGTYPE
+    const [good, bad] = await Promise.allSettled([store.consume(fine.id), store.consume(broken.id)])
+    t.equal(good?.status === 'fulfilled' ? good.value?.id : good?.reason, fine.id, 'the other read of the turn is answered')
+    t.ok(bad?.status === 'rejected' && bad.reason instanceof StoreUnavailable, 'the broken one: 503')
+
+    const taken = message()
+    await client.lpush(receiptKey(taken.id), 'x') // its receipt's HSET fails
+    const other = message()
+    const results = await Promise.allSettled([store.create(taken), store.create(other)])
+    t.ok(results[0]?.status === 'rejected' && results[0].reason instanceof StoreUnavailable, 'the broken create: 503')
+    t.same(results[1], { status: 'fulfilled', value: true }, 'the other create of the turn is written')
+    t.equal((await store.consume(other.id))?.id, other.id)
+  })
+
   t.test('messages written with receipts off are still counted right with receipts on (the counter), and the other way round (the receipt)', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })

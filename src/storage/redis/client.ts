@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { Config } from '../../config.js'
+import { SELF_BATCHED_COMMANDS } from './redis-message-store.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -13,7 +14,10 @@ const failFast: RedisOptions = {
   commandTimeout: 1000,
   connectTimeout: 2000,
   // Commands issued in the same tick share one round trip.
-  enableAutoPipelining: true
+  enableAutoPipelining: true,
+  // These are already the batch of their turn (sent at setImmediate): through the auto-pipeline
+  // they would wait for one more turn of the event loop.
+  autoPipeliningIgnoredCommands: [...SELF_BATCHED_COMMANDS]
 }
 
 const reconnectDelay = (attempt: number): number => Math.min(50 * attempt, 500)

@@ -10,14 +10,20 @@ import { messageEventsKey, messageKey, ownerIndexKey, receiptKey, viewsKey, webh
 import { OwnerIndexWriter } from './owner-index-writer.js'
 import * as scripts from './scripts.js'
 import { withScripts } from './scripted.js'
+import { TurnBatch } from './turn-batch.js'
 
 type ScriptReply = [string, number] | null
+type ConsumeReply = [string, number, 0 | 1] | null
 
 interface MessageCommands {
   missiveCreateWithViews (message: string, views: string, body: string, expiresAt: number, maxViews: number): Promise<number>
   missivePeek (message: string, views: string, receipt: string): Promise<ScriptReply>
   missiveCreateWithReceipt (message: string, receipt: string, body: string, expiresAt: number, maxViews: number | '', receiptUntil: number, createdAt: number, owner: string, deleteTokenHash: string, notify: '1' | '0'): Promise<number>
-  missiveConsumeWithReceipt (message: string, views: string, receipt: string, events: string, readTokenHash: string, now: number, retentionMs: number): Promise<[string, number, 0 | 1] | null>
+  /** numberOfKeys (2 per create), the keys, then each create's eight values as missiveCreateWithReceipt's */
+  missiveCreateBatch (...args: Array<string | number>): Promise<Array<number | string>>
+  missiveConsumeWithReceipt (message: string, views: string, receipt: string, events: string, readTokenHash: string, now: number, retentionMs: number): Promise<ConsumeReply>
+  /** numberOfKeys (4 per read), the keys, now, retentionMs, each read's token hash */
+  missiveConsumeBatch (...args: Array<string | number>): Promise<Array<string | number | null>>
   missiveDeleteWithReceipt (message: string, views: string, receipt: string, events: string, now: number, retentionMs: number): Promise<number>
   missivePendingEvents (receipt: string, events: string, message: string, now: number): Promise<Array<string | number> | null>
   missiveAcknowledgeEvents (events: string, seq: number): Promise<number>
@@ -31,6 +37,17 @@ type ScriptedClient = (Redis | Cluster) & MessageCommands
  * differences between instances.
  */
 export const PRUNE_GRACE_MS = 5000
+
+/** the most reads (or creates) one batched script makes: each is a few commands, and Redis serves nothing else meanwhile */
+export const MAX_PER_BATCH = 64
+
+/** the scripts that batch a turn's reads and creates themselves (client.ts sends them at once) */
+export const SELF_BATCHED_COMMANDS = ['missiveConsumeBatch', 'missiveCreateBatch'] as const
+
+interface Read { id: string, readTokenHash: string }
+/** a create's eight values after its keys, as the create scripts take them */
+type CreateValues = [string, number, number | '', number, number, string, string, '1' | '0']
+interface Create { id: string, values: CreateValues }
 
 /**
  * The stored body: short field names, since every byte is kept per message. `r` (the read
@@ -50,6 +67,10 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
   private readonly ownerIndex: OwnerIndexWriter
   private readonly receiptRetentionMs: number
   private readonly now: () => number
+  /** the reads of one turn as one script, on a single Redis (null on a Cluster: a slot per message) */
+  private readonly reads: TurnBatch<Read, ConsumeReply | Error> | null
+  /** the creates of one turn as one script, likewise */
+  private readonly creates: TurnBatch<Create, boolean | Error> | null
   /** told the id of a message whose webhook events a read or a delete just recorded (the relay) */
   onEventsRecorded: ((id: string) => void) | null = null
 
@@ -59,6 +80,8 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
       missivePeek: { numberOfKeys: 3, lua: scripts.peek },
       missiveCreateWithReceipt: { numberOfKeys: 2, lua: scripts.createWithReceipt },
       missiveConsumeWithReceipt: { numberOfKeys: 4, lua: scripts.consumeWithReceipt },
+      missiveConsumeBatch: { lua: scripts.consumeBatch },
+      missiveCreateBatch: { lua: scripts.createBatch },
       missiveDeleteWithReceipt: { numberOfKeys: 4, lua: scripts.deleteWithReceipt },
       missivePendingEvents: { numberOfKeys: 3, lua: scripts.pendingEvents },
       missiveAcknowledgeEvents: { numberOfKeys: 1, lua: scripts.acknowledgeEvents },
@@ -67,6 +90,9 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
     this.ownerIndex = new OwnerIndexWriter(client)
     this.receiptRetentionMs = options.receiptRetentionMs ?? 0
     this.now = options.now ?? Date.now
+    const batched = !client.isCluster && this.receiptRetentionMs > 0
+    this.reads = batched ? new TurnBatch((reads) => this.consumeBatch(reads), MAX_PER_BATCH) : null
+    this.creates = batched ? new TurnBatch((creates) => this.createBatch(creates), MAX_PER_BATCH) : null
   }
 
   async create (message: StoredMessage, notify = false): Promise<boolean> {
@@ -77,12 +103,12 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
       // entries of the other creates of this event-loop turn (see OwnerIndexWriter). The two
       // writes are not one atomic step (on a Cluster they cannot be: the keys are in
       // different slots), so each failure is undone where it can be.
-      // The entry is sent after the message's command on a single Redis (OwnerIndexWriter
-      // writes from setImmediate or a microtask, the message's command is queued now), so a
-      // listing never meets the entry before its message there. Asking for the entry first
-      // lets its write share the turn's pipeline with the messages'. It is marked handled at
-      // once: on a Cluster it can fail before the message's write settles (another node),
-      // and an unhandled rejection would stop the process.
+      // The entry and the message are each sent with the others of the turn (at setImmediate,
+      // in either order, in one pipeline on a single Redis): a listing that meets an entry
+      // before its message skips it, and prunes it only once it is older than any create can
+      // take (PRUNE_GRACE_MS), on a single Redis as on a Cluster. The entry is marked handled
+      // at once: it can fail before the message's write settles, and an unhandled rejection
+      // would stop the process.
       const index = ownerIndexKey(message.owner)
       const indexed = this.ownerIndex.add(index, message.createdAt, message.id, message.expiresAt)
       indexed.catch(() => {})
@@ -109,8 +135,14 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
   private async write (message: StoredMessage, body: string, notify: boolean): Promise<boolean> {
     if (this.receiptRetentionMs > 0) {
       const { id } = message
-      return await this.redis.missiveCreateWithReceipt(messageKey(id), receiptKey(id), body, message.expiresAt, message.maxViews ?? '',
-        message.expiresAt + this.receiptRetentionMs, message.createdAt, message.owner ?? '', message.deleteTokenHash, notify && message.owner !== null ? '1' : '0') === 1
+      const values: CreateValues = [body, message.expiresAt, message.maxViews ?? '', message.expiresAt + this.receiptRetentionMs, message.createdAt,
+        message.owner ?? '', message.deleteTokenHash, notify && message.owner !== null ? '1' : '0']
+      if (this.creates !== null) {
+        const created = await this.creates.add({ id, values })
+        if (created instanceof Error) throw created
+        return created
+      }
+      return await this.redis.missiveCreateWithReceipt(messageKey(id), receiptKey(id), ...values) === 1
     }
     if (message.maxViews === null) return await this.redis.set(messageKey(message.id), body, 'PXAT', message.expiresAt, 'NX') === 'OK'
     return await this.redis.missiveCreateWithViews(messageKey(message.id), viewsKey(message.id), body, message.expiresAt, message.maxViews) === 1
@@ -150,13 +182,40 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
    */
   private async consumeWithReceipt (id: string, readTokenHash: string | null): Promise<ConsumedMessage | null> {
     try {
-      const reply = await this.redis.missiveConsumeWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), messageEventsKey(id), readTokenHash ?? '', this.now(), this.receiptRetentionMs)
+      const reply = this.reads !== null
+        ? await this.reads.add({ id, readTokenHash: readTokenHash ?? '' })
+        : await this.redis.missiveConsumeWithReceipt(messageKey(id), viewsKey(id), receiptKey(id), messageEventsKey(id), readTokenHash ?? '', this.now(), this.receiptRetentionMs)
+      if (reply instanceof Error) throw reply
       if (reply === null) return null
       if (reply[2] === 1) this.onEventsRecorded?.(id)
       return { ...deserialize(id, reply[0]), remainingViews: reply[1] < 0 ? null : reply[1] }
     } catch (err) {
       throw toStoreError(err)
     }
+  }
+
+  /** The creates of one turn (single Redis): one createBatch script, the same step per create. */
+  private async createBatch (creates: Create[]): Promise<Array<boolean | Error>> {
+    const args: Array<string | number> = [creates.length * 2]
+    for (const { id } of creates) args.push(messageKey(id), receiptKey(id))
+    for (const { values } of creates) args.push(...values)
+    const reply = await this.redis.missiveCreateBatch(...args)
+    return creates.map((_, i) => typeof reply[i] === 'string' ? new Error(reply[i] as string) : reply[i] === 1)
+  }
+
+  /** The reads of one turn (single Redis): one consumeBatch script, the same step per read. */
+  private async consumeBatch (reads: Read[]): Promise<Array<ConsumeReply | Error>> {
+    const args: Array<string | number> = [reads.length * 4]
+    for (const { id } of reads) args.push(messageKey(id), viewsKey(id), receiptKey(id), messageEventsKey(id))
+    args.push(this.now(), this.receiptRetentionMs)
+    for (const { readTokenHash } of reads) args.push(readTokenHash)
+    const reply = await this.redis.missiveConsumeBatch(...args)
+    return reads.map((_, i) => {
+      const body = reply[3 * i]
+      const recorded = reply[3 * i + 2]
+      if (recorded === -1) return new Error(String(body))
+      return typeof body === 'string' ? [body, Number(reply[3 * i + 1]), recorded === 1 ? 1 : 0] : null
+    })
   }
 
   async deleteIf (id: string, check: (message: StoredMessage) => boolean): Promise<boolean> {

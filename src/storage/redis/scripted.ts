@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis'
 
 export interface ScriptDefinition {
-  numberOfKeys: number
+  /** absent: the caller passes the number of keys first (a script whose key count varies) */
+  numberOfKeys?: number
   lua: string
 }
 
