@@ -50,7 +50,8 @@ async function startServer (env: Record<string, string>): Promise<Server> {
 }
 
 // Logs go to stdout through a buffer (flushed at exit), so readiness is asked over HTTP.
-async function waitForHealth (server: Server, port: number, timeoutMs = 10_000): Promise<void> {
+// 45 s, as test/helpers/server-process.ts: on a loaded 2-core CI machine a start took over 10 s.
+async function waitForHealth (server: Server, port: number, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (server.child.exitCode !== null) break
