@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fa
 import fp from 'fastify-plugin'
 import { clientAddress } from '../src/abuse/client-address.js'
 import type { EventContext } from '../src/abuse/events.js'
-import { ApiKeys, type KeyPolicy, type Scope } from '../src/api-keys.js'
+import { ApiKeys, hashSecret, type KeyPolicy, type Scope } from '../src/api-keys.js'
 import { AccessTokens, unverifiedSubject, type VerifiedToken } from '../src/auth/access-tokens.js'
 import { challenge, type ChallengeError, type CredentialKind, insufficientScope } from '../src/auth/challenges.js'
 import { defaultTiming, IssuerKeys, IssuerKeyUnusable } from '../src/auth/issuer-keys.js'
@@ -184,7 +184,8 @@ export default fp(async function auth (app) {
   app.decorate('issuerKeys', issuerKeys)
   app.decorate('accessTokens', accessTokens)
 
-  const apiKeys = new ApiKeys(keyStore, { events: app.securityEvents })
+  const cost = config.apiKeyHashing
+  const apiKeys = new ApiKeys(keyStore, { events: app.securityEvents, ...(cost === undefined ? {} : { hash: async (secret: string) => await hashSecret(secret, cost) }) })
   app.decorate('apiKeys', apiKeys)
   app.addHook('onClose', async () => { apiKeys.close() })
   app.decorateRequest('principal', null)

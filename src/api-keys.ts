@@ -54,9 +54,12 @@ export function parseKey (key: string): { keyId: string, secret: string } | null
  */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
-export async function hashSecret (secret: string): Promise<string> {
-  return await argon2.hash(secret, ARGON2_OPTIONS)
+/** Hashes with ARGON2_OPTIONS; `cost` replaces its memory and time cost (tests only: Config.apiKeyHashing). */
+export async function hashSecret (secret: string, cost?: ArgonCost): Promise<string> {
+  return await argon2.hash(secret, { ...ARGON2_OPTIONS, ...cost })
 }
+
+export interface ArgonCost { readonly memoryCost: number, readonly timeCost: number }
 
 export async function verifySecret (hash: string, secret: string): Promise<boolean> {
   try {

@@ -4,6 +4,7 @@ import { createSecureContext } from 'node:tls'
 import { envSchema } from 'env-schema'
 import { EnvSchema, type Env } from '../schemas/env.js'
 import { compileOriginPatterns, OriginPatternError } from './abuse/origin-patterns.js'
+import type { ArgonCost } from './api-keys.js'
 import type { IssuerKeyTiming } from './auth/issuer-keys.js'
 import { InvalidCidr, normalizeCidrs } from './auth/ip-allow-list.js'
 import { version } from './version.js'
@@ -18,6 +19,12 @@ export interface Config extends Env {
   readonly publicUrl: string
   /** tests only: shorter issuer-key periods than JWT_KEY_ROTATION_DAYS allows (src/auth/issuer-keys.ts) */
   readonly issuerKeyTiming?: Partial<IssuerKeyTiming>
+  /**
+   * tests only: a lighter argon2id cost (memory KiB, iterations) for the API keys this instance
+   * creates, for the many tests that are not about hashing: a verification reads the cost from
+   * the hash (PHC string), as it does for keys made before ARGON2_OPTIONS changes
+   */
+  readonly apiKeyHashing?: ArgonCost
   /** tests only: a faster penalty ladder (score half-life, block durations, ladder memory) than plugins/abuse.ts uses */
   readonly abuseTiming?: { readonly halfLifeMs?: number, readonly durationsMs?: readonly number[], readonly memoryMs?: number }
   /**

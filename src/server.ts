@@ -1,5 +1,4 @@
 import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 
 // Entry point: validate the configuration before anything listens, start, and on SIGTERM
@@ -16,6 +15,8 @@ async function main (): Promise<void> {
     throw err
   }
 
+  // Loaded once the configuration is valid: a bad variable is reported without loading the app.
+  const { buildApp } = await import('./app.js')
   // (what clients see while it closes: plugins/shutdown.ts)
   const app = await buildApp(config)
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {

@@ -5,7 +5,9 @@ import { ApiKeys, ARGON2_OPTIONS, formatKey, hashSecret, newKeyId, newSecret, pa
 import { InvalidAllowedIps, KeyNotActive, KeyNotFound } from '../../src/errors.js'
 import { MemoryKeyStore } from '../../src/storage/memory/memory-key-store.js'
 import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
-import { flushRedis, sleep, testRedis } from '../helper.js'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { build, flushRedis, sleep, TEST_API_KEY_HASHING, testRedis } from '../helper.js'
 
 function service (t: { teardown: (fn: () => unknown) => void }, options: ConstructorParameters<typeof ApiKeys>[1] = {}): { keys: ApiKeys, store: MemoryKeyStore } {
   const store = new MemoryKeyStore()
@@ -34,6 +36,17 @@ t.test('secrets are hashed with argon2id at or above the OWASP minimum', async (
   const hash = await hashSecret('a secret')
   t.match(hash, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/)
   t.equal(await argon2.verify(hash, 'a secret'), true)
+})
+
+t.test('the app as the server builds it hashes new keys at ARGON2_OPTIONS; build() at the tests\' light cost', async (t) => {
+  const production = await buildApp(loadConfig({}, { LOG_LEVEL: 'silent' }))
+  t.teardown(async () => { await production.close() })
+  const made = await production.apiKeys.create({ name: 'svc', scopes: ['messages:read'] })
+  t.match((await production.keyStore.get(made.id))?.hash, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/, 'no apiKeyHashing: the production cost')
+  const light = await build(t)
+  const lightMade = await light.apiKeys.create({ name: 'svc', scopes: ['messages:read'] })
+  t.match((await light.keyStore.get(lightMade.id))?.hash, new RegExp(`^\\$argon2id\\$v=19\\$m=${TEST_API_KEY_HASHING.memoryCost},p=1,t=${TEST_API_KEY_HASHING.timeCost}\\$`))
+  t.match(await light.apiKeys.checkKey(lightMade.key, '127.0.0.1'), { ok: true, key: { keyId: lightMade.id } }, 'and it verifies')
 })
 
 t.test('the store keeps only a hash; the key is shown once', async (t) => {

@@ -1,6 +1,5 @@
 // Runs the built `missive` (dist/: `npm test` builds first) as a child process against a
 // real server listening on a loopback port, the way a person runs it.
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -10,6 +9,7 @@ import type { Test } from 'tap'
 import { type App } from '../../src/app.js'
 import { type ConfigOverrides } from '../../src/config.js'
 import { build } from '../helper.js'
+import { spawnNode } from '../helpers/node-process.js'
 
 export const missiveEntry = fileURLToPath(new URL('../../dist/src/cli/missive.js', import.meta.url))
 
@@ -71,7 +71,7 @@ export interface RunOptions {
  */
 export async function missive (args: string[], options: RunOptions = {}): Promise<Run> {
   if (!existsSync(missiveEntry)) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)')
-  const child = spawn(process.execPath, [missiveEntry, ...args], {
+  const child = spawnNode([missiveEntry, ...args], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -13,6 +13,7 @@ import { downloadName } from '../../src/cli/missive.js'
 import { numberedName } from '../../src/cli/missive/files.js'
 import { forTerminal, oneLine } from '../../src/cli/missive/terminal.js'
 import { createMessage } from '../helper.js'
+import { nodeCommand } from '../helpers/node-process.js'
 import { deleteTokenOf, fakeServer, missive, missiveEntry, partsOf, serve, type Served } from './missive-helper.js'
 
 const FAST = { iterations: 1000 }
@@ -416,7 +417,7 @@ t.test('receipt on a server that keeps none (RECEIPT_RETENTION_SECONDS=0): not f
 
 /** `script` runs the CLI on a pseudo-terminal: the real prompt, echo off. */
 async function onTerminal (t: Test, args: string[], answers: string[]): Promise<{ code: number | null, screen: string }> {
-  const command = [process.execPath, missiveEntry, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+  const command = nodeCommand([missiveEntry, ...args]).map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
   const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { PATH: process.env.PATH ?? '', SHELL: '/bin/sh', TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] })
   let screen = ''
   let asked = 0

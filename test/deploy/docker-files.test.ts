@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse } from 'yaml'
 import { build } from '../helper.js'
+import { spawnNode } from '../helpers/node-process.js'
 import { freePort } from '../helpers/redis-server.js'
 
 // There is no Docker engine where the tests run: the files are read and their properties
@@ -138,7 +139,8 @@ t.test('.dockerignore keeps secrets and local state out of the build context', a
 /** The health check as Docker would run it (exec form, with the container's environment): its exit code. */
 async function healthCheckCommand (command: string[], env: Record<string, string>): Promise<number | null> {
   const [program, ...rest] = command
-  const child = spawn(program === 'node' ? process.execPath : program as string, rest, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore', timeout: 10_000 })
+  const options = { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore', timeout: 10_000 } as const
+  const child = program === 'node' ? spawnNode(rest, options) : spawn(program as string, rest, options)
   return await new Promise((resolve) => child.once('exit', (code) => resolve(code)))
 }
 

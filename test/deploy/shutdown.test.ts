@@ -1,38 +1,34 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { build, sleep, testRedis } from '../helper.js'
+import { spawnNode } from '../helpers/node-process.js'
 import { freePort } from '../helpers/redis-server.js'
 
-// The real server process (dist/src/server.js as `npm start` runs it), compiled into a
-// directory of this test's own so it never races a build someone else is running.
+// The real server process (dist/src/server.js as `npm start` runs it: `npm test` builds dist/
+// first), copied into a directory of this test's own so a build someone else starts meanwhile
+// never rewrites it under the running server.
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const dist = join(root, 'dist')
 const cacheDir = join(root, 'node_modules', '.cache')
 mkdirSync(cacheDir, { recursive: true })
 const outDir = mkdtempSync(join(cacheDir, 'missive-shutdown-'))
 const serverJs = join(outDir, 'src', 'server.js')
 t.teardown(() => rmSync(outDir, { recursive: true, force: true }))
 
-t.before(async () => {
-  await new Promise<void>((resolve) => {
-    // tsc still emits when some other file has a type error; typecheck catches that elsewhere.
-    execFile(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir],
-      { cwd: root }, () => resolve())
-  })
-  // …and the pages beside it, as `npm run build` does
-  await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, [join(root, 'scripts', 'copy-web-files.mjs'), outDir], { cwd: root }, (err) => { if (err === null) resolve(); else reject(err) })
-  })
-  if (!existsSync(serverJs)) throw new Error(`the build did not produce ${serverJs}`)
+t.before(() => {
+  if (!existsSync(join(dist, 'src', 'server.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)')
+  cpSync(dist, outDir, { recursive: true })
+  if (!existsSync(serverJs)) throw new Error(`the copy did not produce ${serverJs}`)
 })
 
 interface Server { child: ChildProcess, logs: Array<Record<string, unknown>>, stderr: string[], exited: Promise<number | null> }
 
 async function startServer (env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, [serverJs], {
+  const child = spawnNode([serverJs], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -54,7 +50,8 @@ async function startServer (env: Record<string, string>): Promise<Server> {
 }
 
 // Logs go to stdout through a buffer (flushed at exit), so readiness is asked over HTTP.
-async function waitForHealth (server: Server, port: number, timeoutMs = 10_000): Promise<void> {
+// 45 s, as test/helpers/server-process.ts: on a loaded 2-core CI machine a start took over 10 s.
+async function waitForHealth (server: Server, port: number, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (server.child.exitCode !== null) break

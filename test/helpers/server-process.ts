@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { spawnNode } from './node-process.js'
 
 export const serverEntry = fileURLToPath(new URL('../../dist/src/server.js', import.meta.url))
 
@@ -18,7 +19,7 @@ export interface ServerProcess {
  */
 export async function startServer (env: Record<string, string>, port: number): Promise<ServerProcess> {
   if (!existsSync(serverEntry)) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)')
-  const child = spawn(process.execPath, [serverEntry], {
+  const child = spawnNode([serverEntry], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -60,7 +61,7 @@ export async function startServer (env: Record<string, string>, port: number): P
  * instead of hanging with a server left running.
  */
 export async function runServerToExit (env: Record<string, string>, timeoutMs = 15_000): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [serverEntry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnNode([serverEntry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })

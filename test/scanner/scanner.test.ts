@@ -1,6 +1,5 @@
 // The scanner against a real Missive on real Redis: a clean pass, the CLI's promises (dry run,
 // request cap, Ctrl-C cleanup, usage errors, exit codes, baseline, SARIF).
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -12,6 +11,7 @@ import t, { type Test } from 'tap'
 import { allChecks } from '../../src/scanner/checks/index.js'
 import { makeKey } from '../api/api-helper.js'
 import { build } from '../helper.js'
+import { spawnNode } from '../helpers/node-process.js'
 import { DEFAULT_LIMITS, failedIds, leftovers, scan, startProxy, startTarget, statusOf } from './scan-helper.js'
 
 const FAST = ['--rate', '1000']
@@ -101,7 +101,7 @@ t.test('Ctrl-C during a run stops the checks and still cleans up', async (t) => 
       return res
     }
   })
-  const child = spawn(process.execPath, [securityEntry, '--url', proxy, '--api-key', target.adminKey, '--rate', '40'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnNode([securityEntry, '--url', proxy, '--api-key', target.adminKey, '--rate', '40'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (c: Buffer) => { out += c.toString() })
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))

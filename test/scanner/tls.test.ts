@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:https'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
@@ -10,6 +10,7 @@ import { type Finding, overallStatus, skip, Skip, type Status } from '../../src/
 import { hstsMaxAge, isPrivateHost, tlsChecks, tlsHandshake } from '../../src/scanner/checks/tls.js'
 import { CheckBudgetExceeded, CheckHttp, ScanClient, Unreachable } from '../../src/scanner/client.js'
 import { ScanContext, type ScanOptions } from '../../src/scanner/context.js'
+import { spawnNode } from '../helpers/node-process.js'
 import { freePort } from '../helpers/redis-server.js'
 import { serverEntry } from '../helpers/server-process.js'
 import { scanOptions } from './scan-helper.js'
@@ -96,7 +97,7 @@ async function httpsGet (port: number, path: string, ca: Buffer): Promise<number
 /** The built Missive, as its own process, serving HTTPS (startServer polls plain HTTP, so this polls HTTPS). */
 async function startMissive (t: Test, files: CertFiles): Promise<number> {
   const port = await freePort()
-  const child = spawn(process.execPath, [serverEntry], {
+  const child = spawnNode([serverEntry], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), TLS_CERT_FILE: files.certFile, TLS_KEY_FILE: files.keyFile },
     stdio: ['ignore', 'ignore', 'pipe']
   })

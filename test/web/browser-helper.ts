@@ -3,8 +3,8 @@
 // error, console error and CSP violation, axe-core, and the API as a second witness.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { type Browser, chromium, type Page } from 'playwright-core'
-import type { Test } from 'tap'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import tap, { type Test } from 'tap'
 import { type App } from '../../src/app.js'
 import { build } from '../helper.js'
 
@@ -33,15 +33,31 @@ export interface Browsing {
   errors: string[]
 }
 
+let launched: Promise<Browser> | undefined
+/**
+ * One Chromium for the whole test file (a launch costs ~1.5 s of CPU), closed when the file
+ * ends. Tests share nothing in it: every page gets a context of its own (cookies, storage,
+ * cache, downloads), and a test's contexts are closed when it ends.
+ */
+async function sharedBrowser (): Promise<Browser> {
+  launched ??= chromium.launch({ executablePath, headless: true, args: ARGS }).then((browser) => {
+    tap.teardown(async () => { await browser.close() })
+    return browser
+  })
+  return await launched
+}
+
 export async function browse (t: Test, config: Record<string, string | number> = {}): Promise<Browsing> {
   const app = await build(t, { store: 'memory', config })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  const browser = await chromium.launch({ executablePath, headless: true, args: ARGS })
-  t.teardown(async () => { await browser.close() })
+  const browser = await sharedBrowser()
+  const contexts: BrowserContext[] = []
+  t.teardown(async () => { await Promise.all(contexts.map(async (context) => { await context.close() })) })
   const errors: string[] = []
   const open = async (url: string, viewport = DESKTOP): Promise<Page> => {
     const context = await browser.newContext({ viewport, acceptDownloads: true })
+    contexts.push(context)
     const page = await context.newPage()
     page.on('pageerror', (err) => { errors.push(`script error: ${String(err)}`) })
     page.on('console', (message) => {
