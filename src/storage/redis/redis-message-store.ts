@@ -41,8 +41,12 @@ export const PRUNE_GRACE_MS = 5000
 /** the most reads (or creates) one batched script makes: each is a few commands, and Redis serves nothing else meanwhile */
 export const MAX_PER_BATCH = 64
 
-/** the scripts that batch a turn's reads and creates themselves (client.ts sends them at once) */
-export const SELF_BATCHED_COMMANDS = ['missiveConsumeBatch', 'missiveCreateBatch'] as const
+/**
+ * The script that batches a turn's reads itself, so client.ts sends it at once rather than
+ * through the auto-pipeline (which would hold it one more turn). The creates' batch does go
+ * through it: an owned create's index write (OwnerIndexWriter) then shares its socket write.
+ */
+export const SELF_BATCHED_COMMANDS = ['missiveConsumeBatch'] as const
 
 interface Read { id: string, readTokenHash: string }
 /** a create's eight values after its keys, as the create scripts take them */
