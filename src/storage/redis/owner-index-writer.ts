@@ -40,8 +40,9 @@ interface Batch {
  *
  * Each caller waits for its batch to be written, so a create is answered only once its
  * message is listed. A batch flushes on `setImmediate`: after the I/O callbacks of the
- * current turn, so it costs a create at most one turn of latency. Either way it is sent
- * after the commands its callers queue right after calling `add` (their messages).
+ * current turn, so it costs a create at most one turn of latency. It may reach Redis before
+ * or after its messages (on a single Redis they are batched per turn too): a listing skips an
+ * entry without its message and prunes it only after PRUNE_GRACE_MS (redis-message-store.ts).
  */
 export class OwnerIndexWriter {
   private readonly redis: IndexingClient
@@ -63,7 +64,7 @@ export class OwnerIndexWriter {
     if (expiresAt > batch.expiresAt) batch.expiresAt = expiresAt
     if (batch.entries.length >= MAX_BATCH_ENTRIES * 2) {
       this.pending.delete(index)
-      // After the caller's own command for this message, which it queues right after this call.
+      // (a microtask: the caller's own write for this message is queued first when it is not batched)
       queueMicrotask(() => { this.write(index, batch) })
     }
     await batch.written

@@ -1,9 +1,9 @@
 import { MAX_PENDING_EVENTS } from '../event-outbox.js'
 
 // Lua scripts run atomically inside Redis. Each touches keys of one message only, and those
-// keys share a hash tag ({id}), so each stays in one slot on a Redis Cluster; consumeBatch,
-// the one exception, makes several messages' reads on a single Redis only. (The owner index's
-// script is in owner-index-writer.ts.)
+// keys share a hash tag ({id}), so each stays in one slot on a Redis Cluster; consumeBatch and
+// createBatch, the exceptions, make several messages' reads or creates, on a single Redis only.
+// (The owner index's script is in owner-index-writer.ts.)
 
 /**
  * KEYS[1] message, KEYS[2] its view counter; ARGV[1] body, ARGV[2] expiresAt (ms),
