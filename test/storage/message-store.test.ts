@@ -200,6 +200,25 @@ t.test('redis store (real redis-server)', async (t) => {
     t.equal((await store.consume(other.id))?.id, other.id)
   })
 
+  t.test('on a single Redis that is gone, every read and create of a batched turn is a 503, and nothing is left unhandled', async (t) => {
+    const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
+    client.on('error', () => {})
+    t.teardown(() => { client.disconnect() })
+    await new Promise((resolve) => client.once('ready', resolve))
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const kept = message()
+    await store.create(kept)
+    client.disconnect()
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+    process.on('unhandledRejection', onUnhandled)
+    t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+    const results = await Promise.allSettled([store.consume(kept.id), store.consume(newMessageId()), store.create(message()), store.create(message())])
+    t.same(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreUnavailable), [true, true, true, true])
+    await sleep(20)
+    t.same(unhandled, [], 'no unhandled rejection')
+  })
+
   t.test('messages written with receipts off are still counted right with receipts on (the counter), and the other way round (the receipt)', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })
