@@ -22,7 +22,11 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
     slices: { type: 'string', default: '5' },
-    only: { type: 'string' }
+    only: { type: 'string' },
+    // another checkout (built), whose server runs beside this one: its POST / and GET /msg/:id
+    // are measured in the same slices as ours, so "did this change lose ratio" is answered
+    // directly instead of by two runs minutes apart
+    against: { type: 'string' }
   }
 })
 const ROUNDS = Number(args.rounds)
@@ -35,11 +39,14 @@ const IDS = 1000
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dist = (path: string): string => join(root, 'dist', path)
 
-interface Target { name: 'app' | 'baseline' | 'abuse', url: string, process: ChildProcess }
+interface Target { name: 'app' | 'baseline' | 'abuse' | 'against', url: string, process: ChildProcess }
 interface Scenario {
   name: string
-  /** 'abuse': a second app process that trusts X-Forwarded-For, so one load generator can be two clients */
-  target: 'app' | 'baseline' | 'abuse'
+  /**
+   * 'abuse': a second app process that trusts X-Forwarded-For, so one load generator can be two
+   * clients; 'against': the other checkout's server (--against)
+   */
+  target: Target['name']
   /** the status every response must have (default: any 2xx) */
   expectStatus?: number
   /** the baseline scenario this one is compared with */
@@ -271,6 +278,9 @@ async function main (): Promise<void> {
     const baseline = await startProcess('baseline', dist('bench/baseline-server.js'), { REDIS_URL: redisUrl })
     targets.push(app, abuse, baseline)
 
+    const against = args.against === undefined ? undefined : await startProcess('against', join(args.against, 'dist', 'src', 'server.js'), { ...appEnv, LOG_FILE: join(logDir, 'missive-against.log') })
+    if (against !== undefined) targets.push(against)
+
     const appIds = await createIds(app.url)
     const baselineIds = await createIds(baseline.url)
     const scenarios: Scenario[] = [
@@ -282,6 +292,16 @@ async function main (): Promise<void> {
       { name: 'GET /msg/:id text/plain', target: 'app', versus: 'baseline GET /msg/:id', method: 'GET', path: cycling(appIds), headers: { accept: 'text/plain' } },
       { name: 'GET /health', target: 'app', versus: 'baseline GET /health', method: 'GET', path: '/health' }
     ]
+    /** the other checkout's rows, each measured beside ours of the same name (--against) */
+    const againstScenarios: Scenario[] = []
+    if (against !== undefined) {
+      const againstIds = await createIds(against.url)
+      for (const ours of scenarios.filter((s) => s.target === 'app' && (s.name === 'POST /' || s.name === 'GET /msg/:id'))) {
+        const name = `${ours.name} (--against build)`
+        againstScenarios.push({ ...ours, name, target: 'against', path: ours.name === 'POST /' ? '/' : cycling(againstIds) })
+        ours.beside = name
+      }
+    }
 
     const apiKey = await createApiKey(redisUrl)
     if (apiKey === null) {
@@ -321,8 +341,17 @@ async function main (): Promise<void> {
         }
       )
     }
-    const selected = args.only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(args.only as string) || s.target === 'baseline')
-    const byName = new Map(scenarios.map((s) => [s.name, s]))
+    // --only: comma-separated; a selector is a scenario's exact name, or else part of names
+    const selectors = args.only?.split(',').map((each) => each.trim()).filter((each) => each !== '')
+    const chosen = (name: string): boolean => selectors === undefined || selectors.some((selector) =>
+      scenarios.some((s) => s.name === selector) ? name === selector : name.includes(selector))
+    const selected = scenarios.filter((s) => s.target === 'baseline' || chosen(s.name))
+    const targetOf = (scenario: Scenario): Target => {
+      const target = targets.find((t) => t.name === scenario.target)
+      if (target === undefined) throw new Error(`${scenario.name}: no ${scenario.target} process`)
+      return target
+    }
+    const byName = new Map([...scenarios, ...againstScenarios].map((s) => [s.name, s]))
 
     // Each app scenario is measured right beside its baseline, in slices that alternate
     // between the two (baseline, app, baseline, app...), and its ratio is taken from that
@@ -339,14 +368,14 @@ async function main (): Promise<void> {
     const baselineOf = new Map(selected.filter((s) => s.target === 'baseline').map((s) => [s.name, s]))
     for (let round = 1; round <= ROUNDS; round++) {
       for (const scenario of selected.filter((s) => s.target !== 'baseline')) {
-        const server = scenario.target === 'abuse' ? abuse : app
+        const server = targetOf(scenario)
         const base = baselineOf.get(scenario.versus ?? '')
         if (base === undefined) throw new Error(`${scenario.name}: no baseline scenario ${scenario.versus ?? ''}`)
         const beside = scenario.beside === undefined ? undefined : byName.get(scenario.beside)
         if (WARMUP > 0) {
           await measure(baseline, base, WARMUP)
           await measure(server, scenario, WARMUP)
-          if (beside !== undefined) await measure(server, beside, WARMUP)
+          if (beside !== undefined) await measure(targetOf(beside), beside, WARMUP)
         }
         const baseSlices: Measurement[] = []
         const appSlices: Measurement[] = []
@@ -356,9 +385,9 @@ async function main (): Promise<void> {
           // The scenario and the one beside it take turns at going first after the baseline,
           // so neither always meets the server just after its pause.
           const besideFirst = slice % 2 === 1
-          if (beside !== undefined && besideFirst) besideSlices.push(await measure(server, beside, sliceSeconds))
+          if (beside !== undefined && besideFirst) besideSlices.push(await measure(targetOf(beside), beside, sliceSeconds))
           appSlices.push(await measure(server, scenario, sliceSeconds))
-          if (beside !== undefined && !besideFirst) besideSlices.push(await measure(server, beside, sliceSeconds))
+          if (beside !== undefined && !besideFirst) besideSlices.push(await measure(targetOf(beside), beside, sliceSeconds))
         }
         const b = combine(baseSlices)
         const m = combine(appSlices)
