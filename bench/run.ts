@@ -1,7 +1,7 @@
 // `npm run bench`: the hot paths of the real server against a bare Fastify + ioredis
 // baseline, measured in the same run on the same Redis, reported as ratios.
 // `npm run bench:check` also fails when a ratio misses its target. Load goes to 127.0.0.1 only.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,7 +26,11 @@ const { values: args } = parseArgs({
     // another checkout (built), whose server runs beside this one: its POST / and GET /msg/:id
     // are measured in the same slices as ours, so "did this change lose ratio" is answered
     // directly instead of by two runs minutes apart
-    against: { type: 'string' }
+    against: { type: 'string' },
+    // the servers (ours, the baseline, --against's) on CPU 0; Redis and the load generator on
+    // CPU 1: the kernel no longer decides which server shares a core with Redis, which moved an
+    // A/B between two builds by 20% from one run to the next
+    pin: { type: 'boolean', default: false }
   }
 })
 const ROUNDS = Number(args.rounds)
@@ -35,6 +39,8 @@ const WARMUP = Number(args.warmup)
 const CONNECTIONS = Number(args.connections)
 const SLICES = Math.max(1, Number(args.slices))
 const IDS = 1000
+const SERVER_CPU = 0
+const LOAD_CPU = 1
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dist = (path: string): string => join(root, 'dist', path)
@@ -86,7 +92,8 @@ const jsonBody = JSON.stringify({ content })
 
 async function startProcess (name: Target['name'], entry: string, env: Record<string, string>): Promise<Target> {
   const port = await freePort()
-  const child = spawn(process.execPath, [entry], {
+  const command = args.pin ? ['taskset', '-c', String(SERVER_CPU), process.execPath, entry] : [process.execPath, entry]
+  const child = spawn(command[0] as string, command.slice(1), {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...env },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -253,6 +260,8 @@ const median = (values: number[]): number => {
 }
 
 async function main (): Promise<void> {
+  // (taskset -a: every thread of this process; what it starts after this, Redis included, inherits it)
+  if (args.pin) execFileSync('taskset', ['-a', '-p', '-c', String(LOAD_CPU), String(process.pid)], { stdio: 'ignore' })
   const redis = process.env.REDIS_URL === undefined ? await RedisServer.start() : null
   const redisUrl = process.env.REDIS_URL ?? redis?.url ?? ''
   const logDir = mkdtempSync(join(tmpdir(), 'missive-bench-'))
@@ -398,7 +407,7 @@ async function main (): Promise<void> {
         if (beside !== undefined) {
           const a = combine(besideSlices)
           record(pairedBeside, scenario.name, a)
-          besideNote = `; ${beside.name}: ${Math.round(a.reqPerSec)} req/s, ${Math.round(a.cpuMicrosPerRequest)} µs CPU/req (this: ${Math.round(m.cpuMicrosPerRequest)})`
+          besideNote = `; ${beside.name}: ${Math.round(a.reqPerSec)} req/s, p99 ${a.p99} ms, ${Math.round(a.cpuMicrosPerRequest)} µs CPU/req (this: ${Math.round(m.cpuMicrosPerRequest)})`
         }
         process.stderr.write(`round ${round}/${ROUNDS} ${scenario.name}: ${Math.round(m.reqPerSec)} req/s, p99 ${m.p99} ms; beside it ${base.name}: ${Math.round(b.reqPerSec)} req/s, p99 ${b.p99} ms${besideNote}\n`)
       }
@@ -447,6 +456,8 @@ interface Row {
   besideRatio: number | null
   /** the `beside` scenario's CPU per request over this one's (above 1: this one costs less) */
   besideCpuRatio: number | null
+  /** this one's p99 over the `beside` scenario's, in the same slices */
+  besideP99Ratio: number | null
 }
 
 function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>, pairedBaselines: Map<string, Measurement[]>, pairedBeside: Map<string, Measurement[]>): Row[] {
@@ -456,6 +467,7 @@ function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>, p
     const beside = pairedBeside.get(scenario.name) ?? []
     const besideRatios = ms.map((m, i) => beside[i] === undefined ? NaN : m.reqPerSec / (beside[i] as Measurement).reqPerSec).filter(Number.isFinite)
     const besideCpuRatios = ms.map((m, i) => beside[i] === undefined ? NaN : (beside[i] as Measurement).cpuMicrosPerRequest / m.cpuMicrosPerRequest).filter(Number.isFinite)
+    const besideP99Ratios = ms.map((m, i) => beside[i] === undefined ? NaN : m.p99 / Math.max((beside[i] as Measurement).p99, 1)).filter(Number.isFinite)
     // Ratios are taken pair by pair (the app scenario and the baseline beside it), then the median.
     const ratios = ms.map((m, i) => base[i] === undefined ? NaN : m.reqPerSec / (base[i] as Measurement).reqPerSec).filter(Number.isFinite)
     const cpuRatios = ms.map((m, i) => base[i] === undefined ? NaN : (base[i] as Measurement).cpuMicrosPerRequest / m.cpuMicrosPerRequest).filter(Number.isFinite)
@@ -474,15 +486,16 @@ function summarize (scenarios: Scenario[], rounds: Map<string, Measurement[]>, p
       p99Ratio: p99Ratios.length > 0 ? Number(median(p99Ratios).toFixed(2)) : null,
       beside: scenario.beside ?? null,
       besideRatio: besideRatios.length > 0 ? Number(median(besideRatios).toFixed(2)) : null,
-      besideCpuRatio: besideCpuRatios.length > 0 ? Number(median(besideCpuRatios).toFixed(2)) : null
+      besideCpuRatio: besideCpuRatios.length > 0 ? Number(median(besideCpuRatios).toFixed(2)) : null,
+      besideP99Ratio: besideP99Ratios.length > 0 ? Number(median(besideP99Ratios).toFixed(2)) : null
     }
   })
 }
 
 function print (rows: Row[]): void {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', 'non-2xx', 'req/s vs baseline', 'p99 vs baseline', 'CPU/req: baseline ÷ this', 'req/s vs the row beside it', 'CPU/req: beside ÷ this']
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', 'non-2xx', 'req/s vs baseline', 'p99 vs baseline', 'CPU/req: baseline ÷ this', 'req/s vs the row beside it', 'CPU/req: beside ÷ this', 'p99 vs the row beside it']
   const x = (ratio: number | null): string => ratio === null ? '' : `${ratio.toFixed(2)}x`
-  const lines = rows.map((r) => [r.name, String(r.reqPerSec), String(r.p50), String(r.p99), String(r.cpuMicrosPerRequest), String(r.errors), String(r.non2xx), x(r.ratio), x(r.p99Ratio), x(r.cpuRatio), x(r.besideRatio), x(r.besideCpuRatio)])
+  const lines = rows.map((r) => [r.name, String(r.reqPerSec), String(r.p50), String(r.p99), String(r.cpuMicrosPerRequest), String(r.errors), String(r.non2xx), x(r.ratio), x(r.p99Ratio), x(r.cpuRatio), x(r.besideRatio), x(r.besideCpuRatio), x(r.besideP99Ratio)])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)))
   const row = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
   process.stdout.write([row(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(row)].join('\n') + '\n')
