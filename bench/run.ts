@@ -2,7 +2,7 @@
 // baseline, measured in the same run on the same Redis, reported as ratios.
 // `npm run bench:check` also fails when a ratio misses its target. Load goes to 127.0.0.1 only.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -103,6 +103,19 @@ async function startProcess (name: Target['name'], entry: string, env: Record<st
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   throw new Error(`${name} did not start`)
+}
+
+/**
+ * The other checkout's server (--against), on the same Redis server but its own logical
+ * database: the same Redis CPU for both, and neither build's background work (schedules,
+ * queues, pollers) meets the other's keys, whose formats may differ.
+ */
+async function startAgainst (checkout: string, appEnv: Record<string, string>, redisUrl: string, logDir: string): Promise<Target> {
+  const entry = join(checkout, 'dist', 'src', 'server.js')
+  if (!existsSync(entry)) throw new Error(`--against ${checkout}: no ${entry} (run npm ci && npm run build there first)`)
+  const url = new URL(redisUrl)
+  url.pathname = `/${Number(url.pathname.slice(1) || '0') + 1}`
+  return await startProcess('against', entry, { ...appEnv, REDIS_URL: url.toString(), LOG_FILE: join(logDir, 'missive-against.log') })
 }
 
 async function json (url: string, init: RequestInit): Promise<Record<string, unknown>> {
@@ -287,7 +300,7 @@ async function main (): Promise<void> {
     const baseline = await startProcess('baseline', dist('bench/baseline-server.js'), { REDIS_URL: redisUrl })
     targets.push(app, abuse, baseline)
 
-    const against = args.against === undefined ? undefined : await startProcess('against', join(args.against, 'dist', 'src', 'server.js'), { ...appEnv, LOG_FILE: join(logDir, 'missive-against.log') })
+    const against = args.against === undefined ? undefined : await startAgainst(args.against, appEnv, redisUrl, logDir)
     if (against !== undefined) targets.push(against)
 
     const appIds = await createIds(app.url)
