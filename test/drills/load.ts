@@ -40,7 +40,7 @@ export async function steadyLoad (options: LoadOptions): Promise<Outcome[]> {
         let text = ''
         res.setEncoding('utf8')
         res.on('data', (chunk: string) => { text += chunk })
-        res.on('error', () => { resolve(0) })
+        res.on('error', () => { clearTimeout(timer); resolve(0) })
         res.on('end', () => {
           clearTimeout(timer)
           if (kind === 'create' && res.statusCode === 201) {
