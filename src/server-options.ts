@@ -27,10 +27,42 @@ export const redactedPaths = [
 
 // A message id is a capability (whoever has it can read the message), so access logs keep
 // only its first four characters: enough to correlate, useless to an attacker.
-const ID_IN_PATH = /\/([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{18}(?=[/?#]|$)/g
+/** what maskIds finds, as a regular expression (kept for the tests, which compare the two) */
+export const ID_IN_PATH = /\/([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{18}(?=[/?#]|$)/g
+const ID_LENGTH = 22
+const SLASH = 47
+const QUESTION_MARK = 63
+const HASH = 35
+
+function isIdChar (c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95
+}
+
+/**
+ * `url` with every id-shaped segment (22 base64url characters after a `/`, ending at `/`, `?`,
+ * `#` or the end) cut to its first four characters and `…`: the same as
+ * `url.replace(ID_IN_PATH, '/$1…')`, by hand because it runs on every access-log line and the
+ * regular expression cost ~1 µs of each message read in a profile (a scan ~0.1 µs).
+ */
 export function maskIds (url: string): string {
-  // Most paths are too short to hold an id: skip the regular expression for them.
-  return url.length < 23 ? url : url.replace(ID_IN_PATH, '/$1…')
+  if (url.length <= ID_LENGTH) return url
+  let masked = ''
+  let copied = 0
+  for (let slash = url.indexOf('/'); slash !== -1 && slash + ID_LENGTH < url.length; slash = url.indexOf('/', slash + 1)) {
+    const end = slash + 1 + ID_LENGTH
+    if (end < url.length) {
+      const next = url.charCodeAt(end)
+      if (next !== SLASH && next !== QUESTION_MARK && next !== HASH) continue
+    }
+    let i = slash + 1
+    while (i < end && isIdChar(url.charCodeAt(i))) i++
+    if (i < end) continue
+    masked += url.slice(copied, slash + 5) + '…'
+    copied = end
+    // the next search starts at `end`, which may be the `/` of the next id
+    slash = end - 1
+  }
+  return copied === 0 ? url : masked + url.slice(copied)
 }
 
 export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions {
