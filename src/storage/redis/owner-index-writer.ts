@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { withScripts } from './scripted.js'
+import { turnBatch } from './turn-batch.js'
 
 /**
  * KEYS[1] an owner's index (sorted set of ids by createdAt); ARGV[1] the latest expiresAt
@@ -19,14 +20,7 @@ type IndexingClient = (Redis | Cluster) & {
   missiveIndexOwned: (index: string, expiresAt: number, ...entries: Array<number | string>) => Promise<number>
 }
 
-interface Batch {
-  /** createdAt, id pairs, as ZADD takes them */
-  entries: Array<number | string>
-  expiresAt: number
-  written: Promise<void>
-  resolve: () => void
-  reject: (err: unknown) => void
-}
+interface Entry { index: string, createdAt: number, id: string, expiresAt: number }
 
 /**
  * Writes owner-index entries of the messages created during one event-loop turn together:
@@ -38,15 +32,15 @@ interface Batch {
  * (SET, ZADD, PEXPIRETIME) cost Redis ~26 µs per create; a plain SET per message plus this
  * shared write, ~11 entries per turn on average, costs ~17 µs, with no more server CPU.
  *
- * Each caller waits for its batch to be written, so a create is answered only once its
- * message is listed. A batch flushes on `setImmediate`: after the I/O callbacks of the
- * current turn, so it costs a create at most one turn of latency. It may reach Redis before
- * or after its messages (on a single Redis they are batched per turn too): a listing skips an
+ * Each caller waits for its index's write, so a create is answered only once its message is
+ * listed; a failed write fails the creates of its index only. A turn's entries are written at
+ * setImmediate (turnBatch): at most one turn of latency. The write may reach Redis before or
+ * after its messages (on a single Redis they are batched per turn too): a listing skips an
  * entry without its message and prunes it only after PRUNE_GRACE_MS (redis-message-store.ts).
  */
 export class OwnerIndexWriter {
   private readonly redis: IndexingClient
-  private pending = new Map<string, Batch>()
+  private readonly entries = turnBatch(async (entries: readonly Entry[]) => await this.write(entries), MAX_BATCH_ENTRIES)
 
   constructor (client: Redis | Cluster) {
     this.redis = withScripts(client, { missiveIndexOwned: { numberOfKeys: 1, lua: indexOwnedScript } })
@@ -54,35 +48,30 @@ export class OwnerIndexWriter {
 
   /** Adds `id` to `index`; resolves once written, rejects with Redis' error. */
   async add (index: string, createdAt: number, id: string, expiresAt: number): Promise<void> {
-    let batch = this.pending.get(index)
-    if (batch === undefined) {
-      if (this.pending.size === 0) setImmediate(() => { this.flush() })
-      batch = newBatch(expiresAt)
-      this.pending.set(index, batch)
+    await this.entries.load({ index, createdAt, id, expiresAt })
+  }
+
+  /** One script per index; each entry gets its index's outcome. */
+  private async write (entries: readonly Entry[]): Promise<Array<true | Error>> {
+    const byIndex = new Map<string, { pairs: Array<number | string>, expiresAt: number }>()
+    for (const { index, createdAt, id, expiresAt } of entries) {
+      const batch = byIndex.get(index)
+      if (batch === undefined) {
+        byIndex.set(index, { pairs: [createdAt, id], expiresAt })
+      } else {
+        batch.pairs.push(createdAt, id)
+        if (expiresAt > batch.expiresAt) batch.expiresAt = expiresAt
+      }
     }
-    batch.entries.push(createdAt, id)
-    if (expiresAt > batch.expiresAt) batch.expiresAt = expiresAt
-    if (batch.entries.length >= MAX_BATCH_ENTRIES * 2) {
-      this.pending.delete(index)
-      // (a microtask: the caller's own write for this message is queued first when it is not batched)
-      queueMicrotask(() => { this.write(index, batch) })
-    }
-    await batch.written
+    const outcomes = new Map<string, true | Error>()
+    await Promise.all([...byIndex].map(async ([index, { pairs, expiresAt }]) => {
+      try {
+        await this.redis.missiveIndexOwned(index, expiresAt, ...pairs)
+        outcomes.set(index, true)
+      } catch (err) {
+        outcomes.set(index, err instanceof Error ? err : new Error(String(err)))
+      }
+    }))
+    return entries.map(({ index }) => outcomes.get(index) ?? new Error('owner index not written'))
   }
-
-  private flush (): void {
-    const batches = this.pending
-    this.pending = new Map()
-    for (const [index, batch] of batches) this.write(index, batch)
-  }
-
-  private write (index: string, batch: Batch): void {
-    this.redis.missiveIndexOwned(index, batch.expiresAt, ...batch.entries).then(() => { batch.resolve() }, batch.reject)
-  }
-}
-
-function newBatch (expiresAt: number): Batch {
-  let settle!: Pick<Batch, 'resolve' | 'reject'>
-  const written = new Promise<void>((resolve, reject) => { settle = { resolve, reject } })
-  return { entries: [], expiresAt, written, resolve: settle.resolve, reject: settle.reject }
 }

@@ -1,4 +1,4 @@
-import DataLoader from 'dataloader'
+import type DataLoader from 'dataloader'
 import type { Cluster, Redis } from 'ioredis'
 import { sameHash } from '../../ids.js'
 import type { StoredReceipt } from '../../receipts/receipt.js'
@@ -11,6 +11,7 @@ import { messageEventsKey, messageKey, ownerIndexKey, receiptKey, viewsKey, webh
 import { OwnerIndexWriter } from './owner-index-writer.js'
 import * as scripts from './scripts.js'
 import { withScripts } from './scripted.js'
+import { turnBatch } from './turn-batch.js'
 
 type ScriptReply = [string, number] | null
 type ConsumeReply = [string, number, 0 | 1] | null
@@ -42,18 +43,6 @@ export const PRUNE_GRACE_MS = 5000
 export const MAX_PER_BATCH = 64
 
 /**
- * The calls of one event-loop turn as one command (DataLoader, without its cache: each read
- * counts a view). Why: under load each ioredis command costs the server a few µs (its command
- * object, promise, reply parsing) and each script Redis runs costs it ~1.5 µs to start, on the
- * same two cores; the dozen reads of a turn under the benchmark's load made as one script cost
- * both sides about a third less than a script each. Dispatched at setImmediate, after the I/O
- * callbacks of the turn (DataLoader's default, a microtask, would take only the calls of one
- * callback): at most one turn of latency, as ioredis's auto-pipelining. A result that is an
- * Error fails its own call only; a failed command fails every call of its batch.
- */
-const turnBatch = { cache: false, maxBatchSize: MAX_PER_BATCH, batchScheduleFn: (dispatch: () => void) => { setImmediate(dispatch) } } as const
-
-/**
  * The script that batches a turn's reads itself, so client.ts sends it at once rather than
  * through the auto-pipeline (which would hold it one more turn). The creates' batch does go
  * through it: an owned create's index write (OwnerIndexWriter) then shares its socket write.
@@ -83,7 +72,13 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
   private readonly ownerIndex: OwnerIndexWriter
   private readonly receiptRetentionMs: number
   private readonly now: () => number
-  /** the reads of one turn as one script, on a single Redis (null on a Cluster: a slot per message) */
+  /**
+   * The reads of one turn as one script, on a single Redis (null on a Cluster: a slot per
+   * message). Why: under load each ioredis command costs the server a few µs (its command
+   * object, promise, reply parsing) and each script Redis runs costs it ~1.5 µs to start, on
+   * the same two cores; the dozen reads of a turn under the benchmark's load made as one script
+   * cost both sides about a third less than a script each.
+   */
   private readonly reads: DataLoader<Read, ConsumeReply> | null
   /** the creates of one turn as one script, likewise */
   private readonly creates: DataLoader<Create, boolean> | null
@@ -107,8 +102,8 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
     this.receiptRetentionMs = options.receiptRetentionMs ?? 0
     this.now = options.now ?? Date.now
     const batched = !client.isCluster && this.receiptRetentionMs > 0
-    this.reads = batched ? new DataLoader(async (reads) => await this.consumeBatch(reads), turnBatch) : null
-    this.creates = batched ? new DataLoader(async (creates) => await this.createBatch(creates), turnBatch) : null
+    this.reads = batched ? turnBatch(async (reads: readonly Read[]) => await this.consumeBatch(reads), MAX_PER_BATCH) : null
+    this.creates = batched ? turnBatch(async (creates: readonly Create[]) => await this.createBatch(creates), MAX_PER_BATCH) : null
   }
 
   async create (message: StoredMessage, notify = false): Promise<boolean> {
