@@ -6,6 +6,7 @@ import { hashToken, newMessageId } from '../../src/ids.js'
 import { MAX_BATCH_ENTRIES } from '../../src/storage/redis/owner-index-writer.js'
 import { PRUNE_GRACE_MS, RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
 import { StoreUnavailable } from '../../src/errors.js'
+import { createRedisClient, waitUntilReady } from '../../src/storage/redis/client.js'
 import { flushRedis, redisCommandsDuring, scriptCommandsDuring, sleep, testRedis } from '../helper.js'
 import { message, messageStoreContract, noReceiptContract, receiptContract, TEST_RECEIPT_RETENTION_MS } from './message-store.contract.js'
 import type { StoreUnderTest } from './message-store.contract.js'
@@ -129,6 +130,28 @@ t.test('redis store (real redis-server)', async (t) => {
     t.same(await scriptCommandsDuring(t, redis.url, async () => { await store.consume(counted.id) }), ['get', 'hincrby', 'hset'], 'a counted read counts on the receipt: no view counter')
     t.same(await scriptCommandsDuring(t, redis.url, async () => { await store.consume(counted.id) }), ['get', 'hincrby', 'del', 'hset', 'hset', 'pexpireat'], 'the last view deletes the message and ends the receipt')
     t.equal(await client.exists(viewsKey(counted.id)), 0, 'no view counter was written')
+  })
+
+  t.test('with the server\'s client (auto-pipelining on), a turn\'s batches are sent when dispatched, not held one more turn in the auto-pipeline', async (t) => {
+    const client = createRedisClient({ REDIS_URL: redis.url, redisClusterNodes: [] }, 'test')
+    t.teardown(() => { client.disconnect() })
+    t.ok(await waitUntilReady(client, 5000))
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    await store.create(message({ owner: 'ownerkey000u' })) // loads the scripts
+    const owned = [message({ owner: 'ownerkey000u' }), message({ owner: 'ownerkey000u' })]
+    const creates = Promise.all([message(), ...owned].map(async (m) => await store.create(m)))
+    // the batches are dispatched at setImmediate; right after, nothing of them waits in a pipeline
+    await new Promise((resolve) => setImmediate(resolve))
+    t.equal(client.autoPipelineQueueSize, 0, 'the creates\' script and the owner index\'s write are on their way')
+    t.same(await creates, [true, true, true])
+    const reads = Promise.all(owned.map(async (m) => await store.consume(m.id)))
+    await new Promise((resolve) => setImmediate(resolve))
+    t.equal(client.autoPipelineQueueSize, 0, 'the reads\' script is on its way')
+    t.same((await reads).map((m) => m?.id), owned.map((m) => m.id))
+    // (a plain command still goes through the auto-pipeline: the check above can see one)
+    const plain = client.get('anything')
+    t.equal(client.autoPipelineQueueSize, 1)
+    await plain
   })
 
   t.test('on a single Redis, the creates and the reads of one turn are one script each, and each gets its own answer', async (t) => {

@@ -16,8 +16,11 @@ return 1`
 /** Lua's unpack() has a limit of ~8000 values; a batch stays well below it. */
 export const MAX_BATCH_ENTRIES = 1000
 
+/** the script's command name on the client: client.ts sends it at once, as the batch of its turn */
+export const INDEX_OWNED_COMMAND = 'missiveIndexOwned'
+
 type IndexingClient = (Redis | Cluster) & {
-  missiveIndexOwned: (index: string, expiresAt: number, ...entries: Array<number | string>) => Promise<number>
+  [INDEX_OWNED_COMMAND]: (index: string, expiresAt: number, ...entries: Array<number | string>) => Promise<number>
 }
 
 interface Entry { index: string, createdAt: number, id: string, expiresAt: number }
@@ -43,7 +46,7 @@ export class OwnerIndexWriter {
   private readonly entries = turnBatch(async (entries: readonly Entry[]) => await this.write(entries), MAX_BATCH_ENTRIES)
 
   constructor (client: Redis | Cluster) {
-    this.redis = withScripts(client, { missiveIndexOwned: { numberOfKeys: 1, lua: indexOwnedScript } })
+    this.redis = withScripts(client, { [INDEX_OWNED_COMMAND]: { numberOfKeys: 1, lua: indexOwnedScript } })
   }
 
   /** Adds `id` to `index`; resolves once written, rejects with Redis' error. */
@@ -66,7 +69,7 @@ export class OwnerIndexWriter {
     const outcomes = new Map<string, true | Error>()
     await Promise.all([...byIndex].map(async ([index, { pairs, expiresAt }]) => {
       try {
-        await this.redis.missiveIndexOwned(index, expiresAt, ...pairs)
+        await this.redis[INDEX_OWNED_COMMAND](index, expiresAt, ...pairs)
         outcomes.set(index, true)
       } catch (err) {
         outcomes.set(index, err instanceof Error ? err : new Error(String(err)))

@@ -8,7 +8,7 @@ import type { ConsumedMessage, MessageStore, MessageStoreOptions, MessageSummary
 import { decodeCursor, encodeCursor, newestFirst } from '../owner-cursor.js'
 import { toStoreError } from '../store-errors.js'
 import { messageEventsKey, messageKey, ownerIndexKey, receiptKey, viewsKey, webhookScheduleKey } from './keys.js'
-import { OwnerIndexWriter } from './owner-index-writer.js'
+import { INDEX_OWNED_COMMAND, OwnerIndexWriter } from './owner-index-writer.js'
 import * as scripts from './scripts.js'
 import { withScripts } from './scripted.js'
 import { turnBatch } from './turn-batch.js'
@@ -43,11 +43,12 @@ export const PRUNE_GRACE_MS = 5000
 export const MAX_PER_BATCH = 64
 
 /**
- * The script that batches a turn's reads itself, so client.ts sends it at once rather than
- * through the auto-pipeline (which would hold it one more turn). The creates' batch does go
- * through it: an owned create's index write (OwnerIndexWriter) then shares its socket write.
+ * The scripts that are each already the batch of their turn (sent at setImmediate): client.ts
+ * sends them at once rather than through the auto-pipeline, which would hold each one more
+ * turn of the event loop (and every request waiting on it, with its objects, through one more
+ * young-generation collection). The owner index's write (OwnerIndexWriter) is one of them.
  */
-export const SELF_BATCHED_COMMANDS = ['missiveConsumeBatch'] as const
+export const SELF_BATCHED_COMMANDS = ['missiveConsumeBatch', 'missiveCreateBatch', INDEX_OWNED_COMMAND] as const
 
 interface Read { id: string, readTokenHash: string }
 /** a create's eight values after its keys, as the create scripts take them */
