@@ -116,7 +116,7 @@ export class RedisMessageStore implements MessageStore, EventOutbox {
       // writes are not one atomic step (on a Cluster they cannot be: the keys are in
       // different slots), so each failure is undone where it can be.
       // The entry and the message are each sent with the others of the turn (at setImmediate,
-      // in either order, in one pipeline on a single Redis): a listing that meets an entry
+      // in either order, as separate commands): a listing that meets an entry
       // before its message skips it, and prunes it only once it is older than any create can
       // take (PRUNE_GRACE_MS), on a single Redis as on a Cluster. The entry is marked handled
       // at once: it can fail before the message's write settles, and an unhandled rejection
