@@ -5,6 +5,7 @@ import { RedisIssuerKeyStore } from '../../src/storage/redis/redis-issuer-key-st
 import { RedisKeyStore } from '../../src/storage/redis/redis-key-store.js'
 import { RedisMessageStore } from '../../src/storage/redis/redis-message-store.js'
 import { RedisReplayStore } from '../../src/storage/redis/redis-replay-store.js'
+import { OwnerIndexWriter } from '../../src/storage/redis/owner-index-writer.js'
 import { abuseScoreKey, apiKeyKey, apiKeySigningKeysKey, blocksKey, blocksVersionKey, apiKeyTouchedKey, messageKey, ownerIndexKey, replayKey, viewsKey } from '../../src/storage/redis/keys.js'
 import { sleep } from '../helper.js'
 import { abuseStoreContract } from '../storage/abuse-store.contract.js'
@@ -104,4 +105,22 @@ t.test('the keys one operation touches share a slot; messages spread over every 
   t.ok(perNode.every((keys) => keys > 0), `keys on every master: ${perNode.join(', ')}`)
   t.equal((await store.listOwned('ownerkey0001', 100, null)).items.length, 60, 'an owner\'s index finds messages on every master')
   t.equal(await slot(ownerIndexKey('ownerkey0001')), await slot('{ownerkey0001}'))
+})
+
+t.test('the owner index\'s per-turn write is sent when dispatched, not held one more turn in the Cluster\'s auto-pipeline', async (t) => {
+  const cluster = await testCluster()
+  const client = await clusterClient(t, cluster)
+  const writer = new OwnerIndexWriter(client)
+  const index = ownerIndexKey('ownerkey00c1')
+  await writer.add(index, 1, 'warm-up', Date.now() + 60_000) // loads the script
+  const added = Promise.all([writer.add(index, 2, 'first', Date.now() + 60_000), writer.add(index, 3, 'second', Date.now() + 60_000)])
+  // the turn's entries are dispatched at setImmediate; right after, nothing waits in a pipeline
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(client.autoPipelineQueueSize, 0)
+  await added
+  t.same(await client.zrange(index, 0, -1), ['warm-up', 'first', 'second'])
+  // (a plain command still goes through the auto-pipeline: the check above can see one)
+  const plain = client.get(index)
+  t.equal(client.autoPipelineQueueSize, 1)
+  await plain.catch(() => {})
 })

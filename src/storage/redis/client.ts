@@ -25,10 +25,12 @@ const reconnectDelay = (attempt: number): number => Math.min(50 * attempt, 500)
 export function createRedisClient (config: Pick<Config, 'REDIS_URL' | 'redisClusterNodes'>, purpose = 'main'): RedisClient {
   const connectionName = `missive-${purpose}`
   if (config.redisClusterNodes.length > 0) {
-    const { enableOfflineQueue, ...redisOptions } = failFast
+    const { enableOfflineQueue, autoPipeliningIgnoredCommands, ...redisOptions } = failFast
     return new Cluster([...config.redisClusterNodes], {
       enableOfflineQueue,
       enableAutoPipelining: true,
+      // (the Cluster's own option: the nodes' connections never auto-pipeline, it does)
+      autoPipeliningIgnoredCommands,
       clusterRetryStrategy: reconnectDelay,
       redisOptions: { ...redisOptions, connectionName }
     })

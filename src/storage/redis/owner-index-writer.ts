@@ -17,11 +17,11 @@ return 1`
 export const MAX_BATCH_ENTRIES = 1000
 
 /**
- * The script's command name on the client. On a single Redis, client.ts sends it at once (it is
- * the batch of its turn already), not through the auto-pipeline; so a turn with creates of N
- * owners makes N socket writes (alternating A/B against the auto-pipelined version: one owner
- * 1.08-1.20x req/s, eight owners in turn 1.03x with the same CPU per create). On a Cluster it still goes through the
- * Cluster's auto-pipeline: the ignore list is a single client's option.
+ * The script's command name on the client. client.ts sends it at once (it is the batch of its
+ * turn already), not through the auto-pipeline, on a single Redis as on a Cluster; so a turn with
+ * creates of N owners makes N socket writes (alternating A/B against the auto-pipelined version,
+ * single Redis: one owner 1.08-1.20x req/s, eight owners in turn 1.03x with the same CPU per
+ * create).
  */
 export const INDEX_OWNED_COMMAND = 'missiveIndexOwned'
 
