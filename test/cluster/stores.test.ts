@@ -118,7 +118,7 @@ t.test('the owner index\'s per-turn write is sent when dispatched, not held one 
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(client.autoPipelineQueueSize, 0)
   await added
-  t.same(await client.zrange(index, 0, -1), ['warm-up', 'first', 'second'])
+  t.same(await client.zrange(index, '0', '-1'), ['warm-up', 'first', 'second'])
   // (a plain command still goes through the auto-pipeline: the check above can see one)
   const plain = client.get(index)
   t.equal(client.autoPipelineQueueSize, 1)
