@@ -23,8 +23,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     slices: { type: 'string', default: '5' },
     only: { type: 'string' },
-    // another checkout (built), whose server runs beside this one: its POST / and GET /msg/:id
-    // are measured in the same slices as ours, so "did this change lose ratio" is answered
+    // another checkout (built), whose server runs beside this one: its POST /, GET /msg/:id and
+    // API-key create are measured in the same slices as ours, so "did this change lose ratio" is answered
     // directly instead of by two runs minutes apart
     against: { type: 'string' },
     // the servers (ours, the baseline, --against's) on CPU 0; Redis and the load generator on
@@ -113,9 +113,14 @@ async function startProcess (name: Target['name'], entry: string, env: Record<st
 async function startAgainst (checkout: string, appEnv: Record<string, string>, redisUrl: string, logDir: string): Promise<Target> {
   const entry = join(checkout, 'dist', 'src', 'server.js')
   if (!existsSync(entry)) throw new Error(`--against ${checkout}: no ${entry} (run npm ci && npm run build there first)`)
+  return await startProcess('against', entry, { ...appEnv, REDIS_URL: againstRedisUrl(redisUrl), LOG_FILE: join(logDir, 'missive-against.log') })
+}
+
+/** the --against server's Redis: the next logical database of the same server */
+function againstRedisUrl (redisUrl: string): string {
   const url = new URL(redisUrl)
   url.pathname = `/${Number(url.pathname.slice(1) || '0') + 1}`
-  return await startProcess('against', entry, { ...appEnv, REDIS_URL: url.toString(), LOG_FILE: join(logDir, 'missive-against.log') })
+  return url.toString()
 }
 
 async function json (url: string, init: RequestInit): Promise<Record<string, unknown>> {
@@ -137,9 +142,9 @@ function cycling (ids: string[]): () => string {
   return () => `/msg/${ids[next++ % ids.length] ?? ''}`
 }
 
-/** The key tool, as an operator runs it: prints one JSON object. */
-async function createApiKey (redisUrl: string): Promise<string | null> {
-  const child = spawn(process.execPath, [dist('scripts/keys.js'), 'create', '--name', 'bench', '--scopes', 'messages:write,messages:read,keys:admin,security:admin'], {
+/** The key tool, as an operator runs it (this checkout's, or `checkout`'s): prints one JSON object. */
+async function createApiKey (redisUrl: string, checkout = root): Promise<string | null> {
+  const child = spawn(process.execPath, [join(checkout, 'dist', 'scripts', 'keys.js'), 'create', '--name', 'bench', '--scopes', 'messages:write,messages:read,keys:admin,security:admin'], {
     env: { PATH: process.env.PATH ?? '', REDIS_URL: redisUrl, LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'ignore']
   })
@@ -347,8 +352,18 @@ async function main (): Promise<void> {
         { ...miss, name: 'GET /msg/:id unknown id (404)', headers: { 'x-forwarded-for': '10.0.0.1' }, expectStatus: 404 },
         { ...miss, name: 'GET /msg/:id (blocked client)', beside: 'GET /msg/:id unknown id (404)', headers: { 'x-forwarded-for': BLOCKED_CLIENT }, expectStatus: 429 }
       )
+      const apiKeyCreate: Scenario = { ...api, name: 'POST /api/v1/messages (API key)', headers: { 'content-type': 'application/json', 'x-api-key': apiKey } }
+      // --against: the owned create of the other build, with a key of its own made by its own key
+      // tool, measured beside ours (instead of our POST /, which the other build's change may
+      // have moved too: a ratio to it does not show the owned create's own speed).
+      const againstKey = against === undefined || args.against === undefined ? null : await createApiKey(againstRedisUrl(redisUrl), args.against)
+      if (againstKey !== null) {
+        const name = `${apiKeyCreate.name} (--against build)`
+        againstScenarios.push({ ...apiKeyCreate, name, target: 'against', headers: { ...apiKeyCreate.headers, 'x-api-key': againstKey } })
+        apiKeyCreate.beside = name
+      }
       scenarios.push(
-        { ...api, name: 'POST /api/v1/messages (API key)', headers: { 'content-type': 'application/json', 'x-api-key': apiKey } },
+        apiKeyCreate,
         { ...api, name: 'POST /api/v1/messages (ES256 bearer)', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } },
         ...await proofScenarios(app.url, apiKey, api),
         // A token per request, the key's argon2 verification cached (warm): the ES256 signature dominates.
@@ -539,7 +554,8 @@ function verdict (rows: Row[]): string[] {
     // machine's drift hits both alike. (Compared through their ratios to baselines measured
     // minutes apart, one build's bearer create read 0.70x of POST / while using the same CPU
     // time per request.)
-    const versusAnonymous = r.besideRatio ?? (r.ratio !== null && anonymous?.ratio != null ? r.ratio / anonymous.ratio : null)
+    // (with --against the API-key create is measured beside the other build's instead)
+    const versusAnonymous = r.beside === 'POST /' && r.besideRatio !== null ? r.besideRatio : (r.ratio !== null && anonymous?.ratio != null ? r.ratio / anonymous.ratio : null)
     if (versusAnonymous === null) continue
     if (versusAnonymous < target) failures.push(`${name}: ${versusAnonymous.toFixed(2)}x the anonymous POST /, target ${target.toFixed(2)}x`)
   }
