@@ -242,6 +242,25 @@ t.test('redis store (real redis-server)', async (t) => {
     t.same(unhandled, [], 'no unhandled rejection')
   })
 
+  t.test('with the server\'s client, whose batches skip the auto-pipeline: Redis gone, every read and create (owned too) of a turn is a 503, and nothing is left unhandled', async (t) => {
+    const client = createRedisClient({ REDIS_URL: redis.url, redisClusterNodes: [] }, 'test')
+    client.on('error', () => {})
+    t.teardown(() => { client.disconnect() })
+    t.ok(await waitUntilReady(client, 5000))
+    const store = new RedisMessageStore(client, { receiptRetentionMs: 60_000 })
+    const kept = message({ owner: 'ownerkey000v' })
+    await store.create(kept)
+    client.disconnect()
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+    process.on('unhandledRejection', onUnhandled)
+    t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+    const results = await Promise.allSettled([store.consume(kept.id), store.create(message()), store.create(message({ owner: 'ownerkey000v' }))])
+    t.same(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreUnavailable), [true, true, true])
+    await sleep(20)
+    t.same(unhandled, [], 'no unhandled rejection')
+  })
+
   t.test('messages written with receipts off are still counted right with receipts on (the counter), and the other way round (the receipt)', async (t) => {
     const client = new Redis(redis.url)
     t.teardown(() => { client.disconnect() })
@@ -394,6 +413,20 @@ t.test('redis store (real redis-server)', async (t) => {
     const next = message({ owner: 'ownerkey000e' })
     t.equal(await store.create(next), true)
     t.same((await store.listOwned('ownerkey000e', 10, null)).items.map((m) => m.id), [next.id])
+  })
+
+  t.test('in a turn with creates of two owners, a failed index write fails its owner\'s creates only', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisMessageStore(client)
+    await client.set(ownerIndexKey('ownerkey000w'), 'not a sorted set') // ZADD fails with WRONGTYPE
+    const doomed = message({ owner: 'ownerkey000w' })
+    const fine = [message({ owner: 'ownerkey000x' }), message({ owner: 'ownerkey000x' })]
+    const results = await Promise.allSettled([doomed, ...fine].map(async (m) => await store.create(m)))
+    t.same(results.map((r) => r.status === 'fulfilled' ? r.value : r.reason instanceof StoreUnavailable ? 'StoreUnavailable' : r.reason), ['StoreUnavailable', true, true])
+    t.equal(await client.exists(messageKey(doomed.id)), 0, 'the failed owner\'s message was taken back')
+    t.same((await store.listOwned('ownerkey000x', 10, null)).items.map((m) => m.id).sort(), fine.map((m) => m.id).sort(), 'the other owner\'s are listed')
+    await client.del(ownerIndexKey('ownerkey000w'))
   })
 
   t.test('a turn with more creates than one index write takes is split, and every message is listed', async (t) => {
