@@ -25,6 +25,15 @@ for (const receiptRetentionMs of [TEST_RECEIPT_RETENTION_MS, 0]) {
   })
 }
 
+/** the rejections nobody handles while the test runs */
+function unhandledRejections (t: Test): unknown[] {
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  return unhandled
+}
+
 const OWNER = 'ownerkey0011'
 /** a message's views left as its owner's listing shows them (the peek script) */
 async function viewsLeft (store: RedisMessageStore, id: string): Promise<number | null | undefined> {
@@ -232,10 +241,7 @@ t.test('redis store (real redis-server)', async (t) => {
     const kept = message()
     await store.create(kept)
     client.disconnect()
-    const unhandled: unknown[] = []
-    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
-    process.on('unhandledRejection', onUnhandled)
-    t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+    const unhandled = unhandledRejections(t)
     const results = await Promise.allSettled([store.consume(kept.id), store.consume(newMessageId()), store.create(message()), store.create(message())])
     t.same(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreUnavailable), [true, true, true, true])
     await sleep(20)
@@ -251,10 +257,7 @@ t.test('redis store (real redis-server)', async (t) => {
     const kept = message({ owner: 'ownerkey000v' })
     await store.create(kept)
     client.disconnect()
-    const unhandled: unknown[] = []
-    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
-    process.on('unhandledRejection', onUnhandled)
-    t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+    const unhandled = unhandledRejections(t)
     const results = await Promise.allSettled([store.consume(kept.id), store.create(message()), store.create(message({ owner: 'ownerkey000v' }))])
     t.same(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreUnavailable), [true, true, true])
     await sleep(20)
@@ -454,10 +457,7 @@ t.test('redis store (real redis-server)', async (t) => {
     })
     const store = new RedisMessageStore(slowSet)
     await real.hset(ownerIndexKey('ownerkey000g'), 'f', '1') // ZADD fails: WRONGTYPE
-    const unhandled: unknown[] = []
-    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
-    process.on('unhandledRejection', onUnhandled)
-    t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+    const unhandled = unhandledRejections(t)
     const doomed = message({ owner: 'ownerkey000g' })
     await t.rejects(store.create(doomed), StoreUnavailable)
     await sleep(50)
