@@ -75,6 +75,8 @@ function liveLimitStore (makeInner: (options: unknown) => InnerStore): new (opti
   }
 }
 
+// A deep import and the getters above lean on @fastify/rate-limit's internals: package.json pins
+// its exact version (no ^), so an upgrade is a deliberate change that runs these tests first.
 const LocalStore = createRequire(import.meta.url)('@fastify/rate-limit/store/LocalStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, cache?: number) => InnerStore
 
 /**

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import t from 'tap'
 import { makeKey, withKey } from '../api/api-helper.js'
 import { build, sleep } from '../helper.js'
@@ -175,4 +177,11 @@ t.test('TRUST_PROXY as a hop count trusts that many proxies (Fastify 5 alone ign
   // One hop trusted: the address the proxy saw (the last in the list) is the client; what the
   // client itself wrote to the left of it is not believed.
   t.equal(await via('203.0.113.9, 192.0.2.1'), 429, 'a forged address before the real one buys nothing')
+})
+
+t.test('@fastify/rate-limit is pinned to the exact version installed (plugins/rate-limit.ts uses its internals)', async (t) => {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> }
+  const installed = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('@fastify/rate-limit/package.json'), 'utf8')) as { version: string }
+  t.match(manifest.dependencies['@fastify/rate-limit'], /^\d+\.\d+\.\d+$/, 'an exact version, no range')
+  t.equal(manifest.dependencies['@fastify/rate-limit'], installed.version)
 })
