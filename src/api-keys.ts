@@ -5,6 +5,7 @@ import { IpAllowList, InvalidCidr, normalizeCidrs } from './auth/ip-allow-list.j
 import type { EventContext, SecurityEventSink } from './abuse/events.js'
 import { InvalidAllowedIps, KeyNotFound, KeyNotActive } from './errors.js'
 import { isoTime } from './iso-time.js'
+import { type Poller, startPoller } from './poller.js'
 import type { KeyPatch, KeyStore, StoredKey } from './storage/key-store.js'
 
 export const SCOPES = ['messages:read', 'messages:write', 'messages:delete', 'keys:admin', 'metrics:read', 'security:admin'] as const
@@ -198,7 +199,7 @@ export class ApiKeys {
   /** changes whenever the caches are emptied, so a verification that raced a change is not cached */
   private generation = 0
   private lastEpoch: number | null = null
-  private readonly poller: NodeJS.Timeout | null
+  private readonly poller: Poller | null
   private readonly now: () => number
   private readonly verify: (hash: string, secret: string) => Promise<boolean>
   private readonly hash: (secret: string) => Promise<string>
@@ -217,7 +218,8 @@ export class ApiKeys {
     this.policies = new LRUCache({ max, ttl })
     this.touched = new LRUCache({ max, ttl: this.touchIntervalMs })
     const poll = options.epochPollMs ?? DEFAULT_EPOCH_POLL_MS
-    this.poller = poll > 0 ? setInterval(() => { this.checkEpoch().catch(() => {}) }, poll).unref() : null
+    // One read at a time: a stalled store does not gather a read per second.
+    this.poller = startPoller(async () => { await this.checkEpoch() }, poll)
   }
 
   /** `context` (who asked) goes into the key.created security event, as for revoke, update and rotate. */
@@ -415,7 +417,7 @@ export class ApiKeys {
   }
 
   close (): void {
-    if (this.poller !== null) clearInterval(this.poller)
+    this.poller?.close()
     this.invalidate()
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { InvalidBlock } from '../errors.js'
 import { InvalidCidr, IpAllowList, normalizeCidrs } from '../auth/ip-allow-list.js'
+import { type Poller, startPoller } from '../poller.js'
 import type { AbuseStore, StoredBlock } from '../storage/abuse-store.js'
 import { clientAddress } from './client-address.js'
 import { blockDurationMs } from './ladder.js'
@@ -66,21 +67,15 @@ export class Blocks {
   private version = -1
   /** moves with every change made here */
   private generation = 0
-  private readonly poller: NodeJS.Timeout | null
+  private readonly poller: Poller | null
   private readonly now: () => number
 
   constructor (private readonly store: AbuseStore, private readonly options: BlocksOptions = {}) {
     this.now = options.now ?? Date.now
-    const pollMs = options.pollMs ?? 1000
-    // One poll at a time: against a slow or dead store, polls do not pile up.
-    let polling = false
-    this.poller = pollMs > 0
-      ? setInterval(() => {
-        if (polling) return
-        polling = true
-        this.refresh().then(() => this.options.onRefresh?.(), (err: unknown) => this.options.onError?.(err)).finally(() => { polling = false })
-      }, pollMs).unref()
-      : null
+    this.poller = startPoller(async () => {
+      await this.refresh()
+      this.options.onRefresh?.()
+    }, options.pollMs ?? 1000, (err) => this.options.onError?.(err))
   }
 
   /** Reads the blocks when the store's version moved (or on the first call). */
@@ -189,7 +184,7 @@ export class Blocks {
   }
 
   close (): void {
-    if (this.poller !== null) clearInterval(this.poller)
+    this.poller?.close()
   }
 
   /** A change made here: in force here at once, and newer than any read already on its way. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { InvalidPolicy, PolicyVersionMismatch } from '../errors.js'
 import { isoTime } from '../iso-time.js'
+import { type Poller, startPoller } from '../poller.js'
 import type { PolicyStore, StoredPolicy } from '../storage/policy-store.js'
 import { compileOriginPatterns, OriginPatternError } from './origin-patterns.js'
 
@@ -234,8 +235,7 @@ export class RuntimePolicy {
   private applied: string | null = null
   /** moves with every change made here, so that a poll that raced it does not undo it */
   private generation = 0
-  private poller: NodeJS.Timeout | null = null
-  private polling = false
+  private poller: Poller | null = null
   private failing = false
   private readonly pollMs: number
   private readonly now: () => number
@@ -263,9 +263,7 @@ export class RuntimePolicy {
     } catch (err) {
       this.warnOnce(err)
     }
-    if (this.pollMs > 0 && this.poller === null) {
-      this.poller = setInterval(() => { this.poll().catch(() => {}) }, this.pollMs).unref()
-    }
+    this.poller ??= startPoller(async () => { await this.poll() }, this.pollMs)
   }
 
   /** Reads the stored policy now (GET, the key tool) and applies it here; the snapshot in force after. */
@@ -295,7 +293,7 @@ export class RuntimePolicy {
   }
 
   close (): void {
-    if (this.poller !== null) clearInterval(this.poller)
+    this.poller?.close()
     this.poller = null
   }
 
@@ -318,9 +316,8 @@ export class RuntimePolicy {
     return version
   }
 
+  /** One look at the store's version (the poller runs one at a time). */
   private async poll (): Promise<void> {
-    if (this.polling) return
-    this.polling = true
     try {
       const version = await this.store.version()
       if (version !== this.applied) await this.refresh()
@@ -328,8 +325,6 @@ export class RuntimePolicy {
       this.failing = false
     } catch (err) {
       this.warnOnce(err)
-    } finally {
-      this.polling = false
     }
   }
 

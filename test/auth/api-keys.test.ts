@@ -109,6 +109,21 @@ t.test('another instance drops its cache when the epoch moves', async (t) => {
   t.equal(await b.isKeyActive(id), false)
 })
 
+t.test('a stalled store gets one epoch read at a time, not one per poll', async (t) => {
+  const store = new MemoryKeyStore()
+  let reads = 0
+  let release: () => void = () => {}
+  const stalled = new Promise<void>((resolve) => { release = resolve })
+  store.epoch = async () => { reads++; await stalled; return 7 }
+  const keys = new ApiKeys(store, { epochPollMs: 10 })
+  t.teardown(async () => { keys.close(); await store.close() })
+  await sleep(120)
+  t.equal(reads, 1, 'ticks that fall due while the read is on its way are skipped')
+  release()
+  await sleep(60)
+  t.ok(reads > 1, 'once it answers, polling goes on')
+})
+
 t.test('an expired key is refused, and a cached one stops at its expiry', async (t) => {
   let now = Date.now()
   const { keys } = service(t, { now: () => now })
