@@ -11,6 +11,14 @@ export const WIDEST_V4_PREFIX = 16
 export const WIDEST_V6_PREFIX = 32
 export const MIN_BLOCK_SECONDS = 60
 export const MAX_BLOCK_SECONDS = 2_592_000
+/**
+ * The most automatic blocks in force at once, across instances. Every instance holds them all
+ * and re-reads them when they change (at most once a second): bounded, an attacker with
+ * many addresses (a botnet, an IPv6 allocation's /64s) cannot grow that list, its memory and its
+ * re-reads without end. Past it, a new block pushes out the one ending soonest; manual blocks
+ * are not counted and never pushed out. 10 000 blocks are about 2 MB to re-read.
+ */
+export const MAX_AUTOMATIC_BLOCKS = 10_000
 
 export interface BlockEvents {
   emit: (event: { type: 'block.added' | 'block.lifted', ip?: string | null, keyId?: string | null, requestId?: string | null, detail?: Record<string, string | number | boolean | null> }) => void
@@ -28,6 +36,8 @@ export interface BlocksOptions {
   onRefresh?: () => void
   /** the ladder's block durations (default LADDER_DURATIONS_MS; shorter in tests) */
   durationsMs?: readonly number[]
+  /** MAX_AUTOMATIC_BLOCKS (smaller in tests) */
+  maxAutomatic?: number
 }
 
 export interface ManualBlock {
@@ -129,8 +139,12 @@ export class Blocks {
   async blockAddress (address: string, level: number, reason: string): Promise<StoredBlock> {
     const since = this.now()
     const block: StoredBlock = { id: newBlockId(), cidr: address.includes('/') ? address : `${address}/32`, reason, level, since, until: since + blockDurationMs(level, this.options.durationsMs), manual: false, by: null }
-    await this.store.putBlock(block)
-    this.change([...this.snapshot.blocks, block])
+    const evicted = await this.store.putBlock(block, this.options.maxAutomatic ?? MAX_AUTOMATIC_BLOCKS)
+    const gone = new Set(evicted.map((b) => b.id))
+    this.change([...this.snapshot.blocks.filter((b) => !gone.has(b.id)), block])
+    for (const each of evicted) {
+      this.options.events?.emit({ type: 'block.lifted', ip: null, detail: { id: each.id, cidr: each.cidr, by: 'capacity' } })
+    }
     this.options.events?.emit({ type: 'block.added', ip: address, detail: { id: block.id, cidr: block.cidr, level, until: new Date(block.until).toISOString(), manual: false, reason } })
     return block
   }

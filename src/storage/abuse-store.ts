@@ -50,8 +50,14 @@ export interface AbuseStore {
   addScore (address: string, weight: number, now: number, rule: ScoreRule): Promise<ScoreOutcome>
   /** the address's decayed score now (0 when unknown) */
   score (address: string, now: number, rule: ScoreRule): Promise<number>
-  /** Writes a block (a new id) and moves the blocks version. */
-  putBlock (block: StoredBlock): Promise<void>
+  /**
+   * Writes a block (a new id) and moves the blocks version. An automatic block (manual: false)
+   * makes room when `maxAutomatic` automatic blocks are in force already (ended ones, by
+   * block.since, are dropped first): those ending soonest go, never the new one, and are
+   * returned, so that every instance's list stays bounded however many addresses offend.
+   * Manual blocks are never evicted and not counted.
+   */
+  putBlock (block: StoredBlock, maxAutomatic?: number): Promise<StoredBlock[]>
   /** Removes a block and moves the version; returns it, or null when unknown. */
   removeBlock (id: string): Promise<StoredBlock | null>
   /** The blocks still in force at `now` (ended ones are dropped), oldest first. */

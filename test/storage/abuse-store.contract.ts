@@ -74,6 +74,31 @@ export function abuseStoreContract (t: Test, name: string, open: (t: AbuseStoreT
     t.same((await store.listBlocks(5_000)).map((b) => b.id), ['b2'])
   })
 
+  t.test(`${name}: automatic blocks are capped: at the cap the one ending soonest goes (never the new one, never a manual one)`, async (t) => {
+    const { store, other } = await open(t)
+    const manual = { manual: true, level: 0, by: 'key-tool', cidr: '198.51.100.0/24' }
+    t.same(await store.putBlock(block('m1', { ...manual, until: 2_000 }), 3), [], 'a manual block is not counted')
+    t.same(await store.putBlock(block('a1', { until: 50_000 }), 3), [])
+    t.same(await store.putBlock(block('a2', { until: 40_000, cidr: '203.0.113.8/32' }), 3), [])
+    t.same(await store.putBlock(block('a3', { until: 60_000, cidr: '2001:db8:1:2::/64' }), 3), [])
+    const v = await store.blocksVersion()
+    const evicted = await (other ?? store).putBlock(block('a4', { until: 30_000, cidr: '203.0.113.9/32' }), 3)
+    t.same(evicted, [block('a2', { until: 40_000, cidr: '203.0.113.8/32' })], 'the one ending soonest, not the new one (which ends sooner still)')
+    t.not(await store.blocksVersion(), v)
+    t.same((await store.listBlocks(1_500)).map((b) => b.id).sort(), ['a1', 'a3', 'a4', 'm1'])
+    t.same(await store.putBlock(block('m2', { ...manual, until: 1_000_000, cidr: '192.0.2.0/24' }), 3), [], 'manual blocks go in past the cap')
+    t.same((await store.putBlock(block('a5', { until: 70_000, cidr: '203.0.113.10/32' }), 2)).map((b) => b.id), ['a4', 'a1'], 'a lower cap: as many as it takes, soonest first')
+    t.same((await store.listBlocks(1_500)).map((b) => b.id).sort(), ['a3', 'a5', 'm1', 'm2'])
+
+    t.ok(await store.removeBlock('a3'), 'a lifted block no longer counts')
+    t.same(await store.putBlock(block('a6', { until: 80_000, cidr: '203.0.113.11/32' }), 2), [])
+    // ended automatic blocks make room first, and are not reported as pushed out
+    t.same(await store.putBlock(block('a7', { since: 75_000, until: 90_000, cidr: '203.0.113.12/32' }), 2), [], 'a5 ended at 70 000: room without pushing anyone out')
+    t.same((await store.listBlocks(75_000)).map((b) => b.id).sort(), ['a6', 'a7', 'm2'])
+    t.same((await store.putBlock(block('a8', { since: 76_000, until: 100_000, cidr: '203.0.113.13/32' }), 2)).map((b) => b.id), ['a6'])
+    t.same(await store.putBlock(block('a9', { until: 100_000 })), [], 'no cap given: none')
+  })
+
   t.test(`${name}: ended blocks are not listed`, async (t) => {
     const { store } = await open(t)
     await store.putBlock(block('short', { until: 10_000 }))

@@ -49,9 +49,26 @@ export class MemoryAbuseStore implements AbuseStore {
     return undefined
   }
 
-  async putBlock (block: StoredBlock): Promise<void> {
+  async putBlock (block: StoredBlock, maxAutomatic = Number.POSITIVE_INFINITY): Promise<StoredBlock[]> {
+    const evicted: StoredBlock[] = []
+    if (!block.manual) {
+      let automatic = 0
+      for (const [id, b] of this.blocks) {
+        if (b.manual) continue
+        if (b.until <= block.since) this.blocks.delete(id)
+        else automatic++
+      }
+      // at the cap: the automatic block ending soonest goes (a scan: a handful per second at most)
+      for (; automatic >= maxAutomatic && automatic > 0; automatic--) {
+        let soonest: StoredBlock | null = null
+        for (const b of this.blocks.values()) if (!b.manual && (soonest === null || b.until < soonest.until)) soonest = b
+        this.blocks.delete((soonest as StoredBlock).id)
+        evicted.push(soonest as StoredBlock)
+      }
+    }
     this.blocks.set(block.id, block)
     this.version += 1
+    return evicted
   }
 
   async removeBlock (id: string): Promise<StoredBlock | null> {

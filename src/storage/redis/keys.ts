@@ -39,6 +39,8 @@ export const abuseScoreKey = (address: string): string => `abuse:{${address}}:sc
 /** every block in force, id → JSON, and its version: one slot, so a put and its version move together */
 export const blocksKey = '{missive-abuse}:blocks'
 export const blocksVersionKey = '{missive-abuse}:blocks:version'
+/** the automatic blocks' ids by their end (ms), to find those ending soonest */
+export const automaticBlocksKey = '{missive-abuse}:blocks:automatic'
 /** the runtime policy: a hash, `v` its version (what instances poll), `d` the document; one slot */
 export const policyKey = '{missive-policy}:current'
 

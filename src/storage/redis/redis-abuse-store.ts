@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { type AbuseStore, decayScore, type ScoreOutcome, type ScoreRule, type StoredBlock } from '../abuse-store.js'
 import { guarded } from '../store-errors.js'
-import { abuseScoreKey, blocksKey, blocksVersionKey } from './keys.js'
+import { abuseScoreKey, automaticBlocksKey, blocksKey, blocksVersionKey } from './keys.js'
 import { withScripts } from './scripted.js'
 
 /**
@@ -37,7 +37,11 @@ local keep = math.max(now, blockEnd) - now + memory
 if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
 return {string.format('%.17g', score), crossed}`
 
-/** put (ARGV[2] set) or remove a block, and move the version when something changed; a removal returns what it removed */
+/**
+ * KEYS[1] the blocks, KEYS[2] their version, KEYS[3] the automatic blocks by end. Puts a manual
+ * block (ARGV[2] set) or removes one (from both), and moves the version when something changed;
+ * a removal returns what it removed.
+ */
 const changeBlockScript = `
 if ARGV[2] then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -47,11 +51,42 @@ end
 local removed = redis.call('HGET', KEYS[1], ARGV[1])
 if not removed then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('INCR', KEYS[2])
 return removed`
 
+/**
+ * Puts an automatic block, the same keys; ARGV[1] id, ARGV[2] JSON, ARGV[3] its end, ARGV[4]
+ * now (its since), ARGV[5] the most automatic blocks in force. Drops ended automatic blocks
+ * (up to 1000 a call: listBlocks drops the rest), then, at the cap, those ending soonest
+ * before adding this one, and returns their JSON.
+ */
+const putAutomaticBlockScript = `
+local ended = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[4], 'LIMIT', 0, 1000)
+if #ended > 0 then
+  redis.call('ZREM', KEYS[3], unpack(ended))
+  redis.call('HDEL', KEYS[1], unpack(ended))
+end
+local evicted = {}
+local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[5]) + 1
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[3], over)
+  for i = 1, #popped, 2 do
+    local json = redis.call('HGET', KEYS[1], popped[i])
+    if json then
+      evicted[#evicted + 1] = json
+      redis.call('HDEL', KEYS[1], popped[i])
+    end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('INCR', KEYS[2])
+return evicted`
+
 type AbuseClient = (Redis | Cluster) & {
-  missiveChangeBlock: (blocks: string, version: string, id: string, json?: string) => Promise<number | string | null>
+  missiveChangeBlock: (blocks: string, version: string, automatic: string, id: string, json?: string) => Promise<number | string | null>
+  missivePutAutomaticBlock: (blocks: string, version: string, automatic: string, id: string, json: string, until: number, now: number, maxAutomatic: number) => Promise<string[]>
   missiveAddScore: (key: string, now: number, weight: number, threshold: number, halfLife: number, memory: number, ...durations: number[]) => Promise<[string, number]>
 }
 
@@ -69,8 +104,9 @@ function parseBlock (json: string): StoredBlock | null {
 
 /**
  * Scores in `abuse:{<address>}:score` (a hash: s score, t last write, l level, b the end of the
- * last block); blocks in one hash `{missive-abuse}:blocks` (id → JSON) with a version counter in the
- * same slot, changed together by one script. Instances poll the version (one GET a second).
+ * last block); blocks in one hash `{missive-abuse}:blocks` (id → JSON) with a version counter and
+ * the automatic blocks' ends (a sorted set, for the cap) in the same slot, changed together by
+ * one script. Instances poll the version (one GET a second).
  */
 export class RedisAbuseStore implements AbuseStore {
   private readonly redis: AbuseClient
@@ -78,7 +114,8 @@ export class RedisAbuseStore implements AbuseStore {
   constructor (redis: Redis | Cluster) {
     this.redis = withScripts(redis, {
       missiveAddScore: { numberOfKeys: 1, lua: addScoreScript },
-      missiveChangeBlock: { numberOfKeys: 2, lua: changeBlockScript }
+      missiveChangeBlock: { numberOfKeys: 3, lua: changeBlockScript },
+      missivePutAutomaticBlock: { numberOfKeys: 3, lua: putAutomaticBlockScript }
     })
   }
 
@@ -97,15 +134,23 @@ export class RedisAbuseStore implements AbuseStore {
     })
   }
 
-  async putBlock (block: StoredBlock): Promise<void> {
-    await guarded(async () => {
-      await this.redis.missiveChangeBlock(blocksKey, blocksVersionKey, block.id, JSON.stringify(block))
+  async putBlock (block: StoredBlock, maxAutomatic = Number.POSITIVE_INFINITY): Promise<StoredBlock[]> {
+    return await guarded(async () => {
+      const json = JSON.stringify(block)
+      if (block.manual) {
+        await this.redis.missiveChangeBlock(blocksKey, blocksVersionKey, automaticBlocksKey, block.id, json)
+        return []
+      }
+      // (a finite stand-in for no cap: ARGV is a string)
+      const cap = Number.isFinite(maxAutomatic) ? maxAutomatic : Number.MAX_SAFE_INTEGER
+      const evicted = await this.redis.missivePutAutomaticBlock(blocksKey, blocksVersionKey, automaticBlocksKey, block.id, json, block.until, block.since, cap)
+      return evicted.map((each) => parseBlock(each)).filter((b) => b !== null)
     })
   }
 
   async removeBlock (id: string): Promise<StoredBlock | null> {
     return await guarded(async () => {
-      const removed = await this.redis.missiveChangeBlock(blocksKey, blocksVersionKey, id)
+      const removed = await this.redis.missiveChangeBlock(blocksKey, blocksVersionKey, automaticBlocksKey, id)
       return typeof removed === 'string' ? parseBlock(removed) ?? { ...UNREADABLE, id } : null
     })
   }
@@ -121,7 +166,10 @@ export class RedisAbuseStore implements AbuseStore {
         else live.push(block)
       }
       // Ended blocks are dropped by whoever lists them (no version move: they ended everywhere).
-      if (ended.length > 0) await this.redis.hdel(blocksKey, ...ended)
+      if (ended.length > 0) {
+        await this.redis.hdel(blocksKey, ...ended)
+        await this.redis.zrem(automaticBlocksKey, ...ended)
+      }
       return live.sort((a, b) => a.since - b.since || a.id.localeCompare(b.id))
     })
   }
