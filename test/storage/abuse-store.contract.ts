@@ -58,6 +58,26 @@ export function abuseStoreContract (t: Test, name: string, open: (t: AbuseStoreT
     t.equal(outcomes.filter((o) => o.level > 0).length, 2, '40 × 5 = 200: two crossings of 100, each seen once')
   })
 
+  t.test(`${name}: an address is forgotten memoryMs after its last offence or block end, by the caller's clock`, async (t) => {
+    const { store } = await open(t)
+    // a long half-life and a short memory: a remembered score would still be whole
+    const rule: ScoreRule = { ...RULE, halfLifeMs: 86_400_000, memoryMs: 60_000 }
+    const now = 1_700_000_000_000
+    t.same(await store.addScore('192.0.2.50', 60, now, rule), { score: 60, level: 0 })
+    t.equal(await store.score('192.0.2.50', now + 59_999, rule), 60, 'remembered just before')
+    t.equal(await store.score('192.0.2.50', now + 60_000, rule), 0, 'forgotten at memoryMs')
+    t.same(await store.addScore('192.0.2.50', 60, now + 60_000, rule), { score: 60, level: 0 }, 'the score starts over')
+    // a block: remembered memoryMs after its end, then the ladder starts at the bottom again
+    const blocked = await store.addScore('192.0.2.50', 60, now + 60_000, rule)
+    t.same(blocked, { score: 0, level: 1 })
+    const blockEnd = now + 60_000 + rule.durationsMs[0]!
+    t.same(await store.addScore('192.0.2.50', 99, blockEnd + 59_999, rule), { score: 99, level: 0 })
+    t.same(await store.addScore('192.0.2.50', 1, blockEnd + 59_999, rule), { score: 0, level: 2 }, 'within memoryMs of the block end: the next rung')
+    const secondEnd = blockEnd + 59_999 + rule.durationsMs[1]!
+    t.same(await store.addScore('192.0.2.50', 99, secondEnd + 60_000, rule), { score: 99, level: 0 }, 'past it: the score starts over…')
+    t.same(await store.addScore('192.0.2.50', 1, secondEnd + 60_000, rule), { score: 0, level: 1 }, '…and the ladder at its first rung')
+  })
+
   t.test(`${name}: blocks are put, listed oldest first, removed, and move the version`, async (t) => {
     const { store, other } = await open(t)
     const v0 = await store.blocksVersion()

@@ -23,6 +23,13 @@ local score = tonumber(h[1]) or 0
 local at = tonumber(h[2]) or now
 local level = tonumber(h[3]) or 0
 local blockEnd = tonumber(h[4]) or 0
+-- forgotten memoryMs after the last offence or block end by the caller's clock, as in memory
+-- (the key's PEXPIRE does the same by Redis's clock)
+if now - math.max(at, blockEnd) >= memory then
+  score = 0
+  level = 0
+  blockEnd = 0
+end
 if score > 0 and now > at then score = score / math.pow(2, math.floor((now - at) / halfLife)) end
 score = score + weight
 local crossed = 0
@@ -128,8 +135,10 @@ export class RedisAbuseStore implements AbuseStore {
 
   async score (address: string, now: number, rule: ScoreRule): Promise<number> {
     return await guarded(async () => {
-      const [score, at] = await this.redis.hmget(abuseScoreKey(address), 's', 't')
+      const [score, at, blockEnd] = await this.redis.hmget(abuseScoreKey(address), 's', 't', 'b')
       if (score === null || at === null) return 0
+      // forgotten past memoryMs by the caller's clock, as in memory
+      if (now - Math.max(Number(at), Number(blockEnd ?? 0)) >= rule.memoryMs) return 0
       return decayScore(Number(score), now - Number(at), rule.halfLifeMs)
     })
   }
