@@ -23,9 +23,12 @@ import type { AttemptResult, DeliveryWorker, WorkerLogger } from './worker.js'
  *   returns the delay the worker chose (and already wrote in the log as nextAttemptAt).
  * - BullMQ has no per-group concurrency outside its paid edition, so each endpoint has a lease
  *   set (a sorted set member per delivery in flight, scored by its expiry) in the same slot:
- *   a job that finds PER_ENDPOINT_CONCURRENCY live leases goes back to the delayed set for
- *   about BUSY_ENDPOINT_DELAY_MS (moveToDelayed + DelayedError, which does not count as an
- *   attempt). A lease outlives the longest attempt, so the lease of a worker that died frees
+ *   a job that finds PER_ENDPOINT_CONCURRENCY live leases goes back to the delayed set
+ *   (moveToDelayed + DelayedError, which does not count as an attempt) and joins the
+ *   endpoint's waiters (a list in the same slot); a lease given back promotes the first waiting
+ *   job, so a busy endpoint's backlog moves as fast as its slots free, without every waiting
+ *   job coming back each second to look. Its delay, about BUSY_ENDPOINT_DELAY_MS, is a safety
+ *   net only. A lease outlives the longest attempt, so the lease of a worker that died frees
  *   itself.
  * - What survives: every job and its attempt count are in Redis, so a restart of the server
  *   (another instance, or the next start, picks them up; a job whose worker died mid-attempt is
@@ -46,6 +49,9 @@ const LEASE_MARGIN_MS = 30_000
  */
 const MAX_STALLED_COUNT = 10
 
+/** how many waiting ids a given-back lease looks through for a job to wake */
+const WAKE_TRIES = 5
+
 /** close() waits this long past an attempt's timeout before dropping the connections */
 const CLOSE_MARGIN_MS = 5000
 /** and then this long for BullMQ to notice (a connection between reconnects ends at its next attempt, within a second) */
@@ -54,23 +60,38 @@ const FORCED_CLOSE_WAIT_MS = 3000
 /** The endpoint's lease set: a sorted set, member per delivery in flight → expiry (ms). */
 export const endpointLeaseKey = (endpointId: string): string => `${QUEUE_PREFIX}:endpoint-leases:${endpointId}`
 
+/** The ids of the jobs waiting for a lease on the endpoint, oldest first: a list. */
+export const endpointWaitersKey = (endpointId: string): string => `${QUEUE_PREFIX}:endpoint-waiters:${endpointId}`
+
 /**
  * Takes a lease unless `cap` live ones exist; 1 when taken. Expired leases (a worker that died)
- * are dropped first. Redis's clock, so instances with skewed clocks agree on expiry.
- * KEYS[1] the lease set; ARGV member, cap, lease ms.
+ * are dropped first. Redis's clock, so instances with skewed clocks agree on expiry. When none
+ * is free, the job joins the endpoint's waiters (kept `waitersMs` after the last one joined).
+ * KEYS[1] the lease set, KEYS[2] the waiters; ARGV member, cap, lease ms, job id, waiters ms.
  */
 const ACQUIRE_LEASE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  return 0
+end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `
 
+/** Gives a lease back; returns the first waiting job's id (taken off the list), or nil. KEYS as above; ARGV member. */
+const RELEASE_LEASE = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('LPOP', KEYS[2])
+`
+
 interface LeaseCommands {
-  missiveAcquireEndpointLease: (key: string, member: string, cap: number, leaseMs: number) => Promise<number>
+  missiveAcquireEndpointLease: (leases: string, waiters: string, member: string, cap: number, leaseMs: number, jobId: string, waitersMs: number) => Promise<number>
+  missiveReleaseEndpointLease: (leases: string, waiters: string, member: string) => Promise<string | null>
 }
 
 type QueueRedis = (Redis | Cluster) & LeaseCommands
@@ -122,7 +143,7 @@ export interface BullMqDeliveryQueueOptions {
   concurrency?: number
   /** deliveries in flight at once per endpoint, across every instance */
   perEndpoint?: number
-  /** how long a job waits when its endpoint is busy (± 50%) */
+  /** how long a job waits when its endpoint is busy (± 50%) unless a freed lease wakes it first */
   busyDelayMs?: number
   /** the longest attempt (deliver()'s timeout): a lease lasts this plus LEASE_MARGIN_MS */
   attemptTimeoutMs?: number
@@ -167,7 +188,8 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
       this.duplicates.push(copy)
       return copy
     }) as typeof client.duplicate
-    client.defineCommand('missiveAcquireEndpointLease', { numberOfKeys: 1, lua: ACQUIRE_LEASE })
+    client.defineCommand('missiveAcquireEndpointLease', { numberOfKeys: 2, lua: ACQUIRE_LEASE })
+    client.defineCommand('missiveReleaseEndpointLease', { numberOfKeys: 2, lua: RELEASE_LEASE })
     this.client = client as QueueRedis
     // ioredis reports every failed reconnect: one line per change of state.
     client.on('error', (err: Error) => { this.unhealthy(err) })
@@ -258,10 +280,13 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
   private async process (job: Job<DeliveryJob, string>, token: string | undefined): Promise<string> {
     const data = job.data
     const leaseKey = endpointLeaseKey(data.endpointId)
+    const waitersKey = endpointWaitersKey(data.endpointId)
     const leaseMember = token ?? `${job.id ?? ''}:${job.attemptsStarted}`
-    if (await this.client.missiveAcquireEndpointLease(leaseKey, leaseMember, this.perEndpoint, this.leaseMs) !== 1) {
-      // Busy: back to the delayed set without counting an attempt, spread so that the
-      // waiting jobs of one endpoint do not all come back at once.
+    if (await this.client.missiveAcquireEndpointLease(leaseKey, waitersKey, leaseMember, this.perEndpoint, this.leaseMs, job.id ?? '', 2 * this.busyDelayMs) !== 1) {
+      // Busy: back to the delayed set without counting an attempt, and on the endpoint's
+      // waiters, so that the next lease given back wakes it. The delay is only a safety net (a
+      // worker that died holding a lease wakes nobody), spread so that the waiting jobs of one
+      // endpoint do not all come back at once.
       await job.moveToDelayed(Date.now() + Math.round(this.busyDelayMs * (0.5 + Math.random())), token)
       throw new DelayedError()
     }
@@ -282,8 +307,37 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
         case 'failed': throw new UnrecoverableError(result.reason)
       }
     } finally {
-      // Best effort: a lease left behind expires by itself.
-      await this.client.zrem(leaseKey, leaseMember).catch(() => {})
+      // Best effort: a lease left behind expires by itself, and its waiters come back by their delay.
+      await this.release(leaseKey, waitersKey, leaseMember).catch(() => {})
+    }
+  }
+
+  /**
+   * Gives the lease back and wakes the endpoint's first waiting job (its delay cut short). A
+   * job still active has found the endpoint busy and not yet moved itself to the delayed set
+   * (one round trip): it is waited for, briefly. An id whose job has moved on otherwise (its
+   * safety-net delay came first, it is gone) wakes nobody: the next one is tried, a few at most.
+   */
+  private async release (leaseKey: string, waitersKey: string, leaseMember: string): Promise<void> {
+    for (let tries = 0; tries < WAKE_TRIES; tries++) {
+      const waiting = await this.client.missiveReleaseEndpointLease(leaseKey, waitersKey, leaseMember)
+      if (waiting === null) return
+      const job = await this.queue.getJob(waiting)
+      if (job === undefined) continue
+      for (let look = 0; look < 5; look++) {
+        const state = await job.getState()
+        if (state === 'waiting' || state === 'prioritized') return // already on its way to the freed lease
+        if (state === 'delayed') {
+          try {
+            await job.promote()
+            return
+          } catch {
+            break // another instance woke it meanwhile: the next one
+          }
+        }
+        if (state !== 'active') break
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
     }
   }
 

@@ -45,8 +45,13 @@ export const WORKER_CONCURRENCY = 8
  * store does not grow forever.
  */
 export const FINISHED_JOB_RETENTION_MS = 2 * 24 * 60 * 60 * 1000
-/** How long a job waits before looking again when its endpoint already has PER_ENDPOINT_CONCURRENCY deliveries in flight. */
-export const BUSY_ENDPOINT_DELAY_MS = 1000
+/**
+ * How long a job waits before looking again when its endpoint already has
+ * PER_ENDPOINT_CONCURRENCY deliveries in flight, unless a delivery that ends wakes it first
+ * (BullMQ queue): a safety net for a lease whose worker died, long enough that a backlog of
+ * thousands of jobs for one slow endpoint costs a few moves a second, not thousands.
+ */
+export const BUSY_ENDPOINT_DELAY_MS = 30_000
 
 const EVENT_ID = /^[\x21-\x2d\x2f-\x7e]{1,256}$/
 const ENDPOINT_ID = /^[A-Za-z0-9_-]{1,64}$/

@@ -30,11 +30,12 @@ t.test('on the Cluster: a receiver that fails once gets the event on the retry, 
   t.match(await h.logOf(a, 'evt_cluster'), { attempts: 2, lastStatus: 204 })
 })
 
-t.test('on the Cluster: two instances deliver each event once, at most 2 at a time per endpoint', async (t) => {
+t.test('on the Cluster: two instances deliver each event once, at most 2 at a time per endpoint, the waiting ones woken', async (t) => {
   const h = harness(t, await onCluster(), { scale: 1e-3 })
   const a = await h.endpoint({ holdMs: 100 })
-  const first = h.open()
-  const second = h.open()
+  // a minute's safety-net delay: the waiting jobs are woken as deliveries end (in the queue's slot)
+  const first = h.open({ busyDelayMs: 60_000 })
+  const second = h.open({ busyDelayMs: 60_000 })
   const jobs = Array.from({ length: 8 }, (_, i) => h.job(a, `evt_pair_${i}`))
   await Promise.all([first.enqueue(jobs), second.enqueue(jobs)])
   await a.receiver.waitFor(8, 15_000)

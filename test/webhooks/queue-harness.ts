@@ -39,7 +39,7 @@ export interface Harness {
   endpoint: (options?: ReceiverOptions) => Promise<Endpoint>
   job: (endpoint: Endpoint, eventId: string, type?: WebhookEventType) => DeliveryJob
   /** a queue of the harness's kind, closed when the test ends; started unless told not to */
-  open: (options?: { start?: boolean, perEndpoint?: number, retentionMs?: number }) => WorkingDeliveryQueue
+  open: (options?: { start?: boolean, perEndpoint?: number, retentionMs?: number, busyDelayMs?: number }) => WorkingDeliveryQueue
   logOf: (endpoint: Endpoint, eventId: string) => Promise<StoredDelivery | undefined>
 }
 
@@ -77,7 +77,7 @@ export function harness (t: Test, kind: QueueKind, options: { scale: number }): 
       const common = { worker, ...(queueOptions.perEndpoint === undefined ? {} : { perEndpoint: queueOptions.perEndpoint }), ...(queueOptions.retentionMs === undefined ? {} : { retentionMs: queueOptions.retentionMs }) }
       const queue: WorkingDeliveryQueue = kind.kind === 'memory'
         ? new MemoryDeliveryQueue(common)
-        : new BullMqDeliveryQueue({ ...common, redis: { REDIS_URL: kind.redis.REDIS_URL, redisClusterNodes: kind.redis.redisClusterNodes }, busyDelayMs: 30, attemptTimeoutMs: 3000 })
+        : new BullMqDeliveryQueue({ ...common, redis: { REDIS_URL: kind.redis.REDIS_URL, redisClusterNodes: kind.redis.redisClusterNodes }, busyDelayMs: queueOptions.busyDelayMs ?? 30, attemptTimeoutMs: 3000 })
       t.teardown(async () => { await queue.close() })
       if (queueOptions.start !== false) queue.start()
       return queue

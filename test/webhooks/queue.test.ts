@@ -4,7 +4,7 @@ import type { App } from '../../src/app.js'
 import { buildApp } from '../../src/app.js'
 import { type ConfigOverrides, loadConfig } from '../../src/config.js'
 import { MAX_ATTEMPTS } from '../../src/webhooks/retry.js'
-import { QUEUE_PREFIX } from '../../src/webhooks/bullmq-queue.js'
+import { endpointWaitersKey, QUEUE_PREFIX } from '../../src/webhooks/bullmq-queue.js'
 import { deliveryJobId } from '../../src/webhooks/queue.js'
 import { makeKey, withKey } from '../api/api-helper.js'
 import { flushRedis, sleep, testRedis } from '../helper.js'
@@ -200,6 +200,22 @@ t.test('bullmq: the cap holds across instances (leases in Redis)', async (t) => 
   await (queues[0]?.enqueue(Array.from({ length: 9 }, (_, i) => h.job(a, `evt_cap_${i}`))))
   await a.receiver.waitFor(9)
   t.equal(a.receiver.maxInFlight, 2, '2 at a time across three instances')
+})
+
+t.test('bullmq: a busy endpoint\'s waiting jobs are woken as its deliveries end, not by their delay', async (t) => {
+  const h = harness(t, await bullmqOnTestRedis(), { scale: 1e-3 })
+  const a = await h.endpoint({ holdMs: 100 })
+  // a minute's safety-net delay: only the wake-ups can deliver 12 events in a few seconds
+  const queues = [h.open({ busyDelayMs: 60_000 }), h.open({ busyDelayMs: 60_000 })]
+  const started = Date.now()
+  await queues[0]?.enqueue(Array.from({ length: 12 }, (_, i) => h.job(a, `evt_wake_${i}`)))
+  await a.receiver.waitFor(12, 15_000)
+  t.ok(Date.now() - started < 10_000, `delivered in ${Date.now() - started} ms`)
+  t.equal(a.receiver.maxInFlight, 2, 'the cap holds')
+  t.same(new Set(a.receiver.received.map((d) => d.webhookId)).size, 12, 'each once')
+  const client = new Redis((await testRedis()).url)
+  t.teardown(async () => { await client.quit() })
+  await eventually('the waiters list drained', async () => await client.llen(endpointWaitersKey(a.id)) === 0)
 })
 
 t.test('bullmq: close while jobs wait (and one waits for its retry); a new queue delivers them', async (t) => {
