@@ -60,37 +60,43 @@ const FORCED_CLOSE_WAIT_MS = 3000
 /** The endpoint's lease set: a sorted set, member per delivery in flight → expiry (ms). */
 export const endpointLeaseKey = (endpointId: string): string => `${QUEUE_PREFIX}:endpoint-leases:${endpointId}`
 
-/** The ids of the jobs waiting for a lease on the endpoint, oldest first: a list. */
+/**
+ * The jobs waiting for a lease on the endpoint: a sorted set, member `<job id>|<attempts made>`
+ * scored by when it first found the endpoint busy, so oldest first and each job once.
+ */
 export const endpointWaitersKey = (endpointId: string): string => `${QUEUE_PREFIX}:endpoint-waiters:${endpointId}`
 
 /**
- * Takes a lease unless `cap` live ones exist; 1 when taken. Expired leases (a worker that died)
- * are dropped first. Redis's clock, so instances with skewed clocks agree on expiry. When none
- * is free, the job joins the endpoint's waiters (kept `waitersMs` after the last one joined).
- * KEYS[1] the lease set, KEYS[2] the waiters; ARGV member, cap, lease ms, job id, waiters ms.
+ * Takes a lease unless `cap` live ones exist; 1 when taken, and the job is no longer waiting.
+ * Expired leases (a worker that died) are dropped first. Redis's clock, so instances with skewed
+ * clocks agree on expiry. When none is free, the job joins the endpoint's waiters (keeping its
+ * place if it is there already; the set is kept `waitersMs` after the last one joined).
+ * KEYS[1] the lease set, KEYS[2] the waiters; ARGV member, cap, lease ms, waiter, waiters ms.
  */
 const ACQUIRE_LEASE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('ZADD', KEYS[2], 'NX', now, ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
   return 0
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[4])
 return 1
 `
 
-/** Gives a lease back; returns the first waiting job's id (taken off the list), or nil. KEYS as above; ARGV member. */
+/** Gives a lease back (none for ''); returns the first waiter (taken off the set), or nil. KEYS as above; ARGV member. */
 const RELEASE_LEASE = `
 redis.call('ZREM', KEYS[1], ARGV[1])
-return redis.call('LPOP', KEYS[2])
+local first = redis.call('ZPOPMIN', KEYS[2])
+return first[1]
 `
 
 interface LeaseCommands {
-  missiveAcquireEndpointLease: (leases: string, waiters: string, member: string, cap: number, leaseMs: number, jobId: string, waitersMs: number) => Promise<number>
+  missiveAcquireEndpointLease: (leases: string, waiters: string, member: string, cap: number, leaseMs: number, waiter: string, waitersMs: number) => Promise<number>
   missiveReleaseEndpointLease: (leases: string, waiters: string, member: string) => Promise<string | null>
 }
 
@@ -282,7 +288,9 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
     const leaseKey = endpointLeaseKey(data.endpointId)
     const waitersKey = endpointWaitersKey(data.endpointId)
     const leaseMember = token ?? `${job.id ?? ''}:${job.attemptsStarted}`
-    if (await this.client.missiveAcquireEndpointLease(leaseKey, waitersKey, leaseMember, this.perEndpoint, this.leaseMs, job.id ?? '', 2 * this.busyDelayMs) !== 1) {
+    // (its attempts made: a wake-up meant for this wait must not cut a later retry's delay short)
+    const waiter = `${job.id ?? ''}|${job.attemptsMade}`
+    if (await this.client.missiveAcquireEndpointLease(leaseKey, waitersKey, leaseMember, this.perEndpoint, this.leaseMs, waiter, 2 * this.busyDelayMs) !== 1) {
       // Busy: back to the delayed set without counting an attempt, and on the endpoint's
       // waiters, so that the next lease given back wakes it. The delay is only a safety net (a
       // worker that died holding a lease wakes nobody), spread so that the waiting jobs of one
@@ -307,37 +315,47 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
         case 'failed': throw new UnrecoverableError(result.reason)
       }
     } finally {
-      // Best effort: a lease left behind expires by itself, and its waiters come back by their delay.
-      await this.release(leaseKey, waitersKey, leaseMember).catch(() => {})
+      await this.release(leaseKey, waitersKey, leaseMember)
     }
   }
 
   /**
-   * Gives the lease back and wakes the endpoint's first waiting job (its delay cut short). A
-   * job still active has found the endpoint busy and not yet moved itself to the delayed set
-   * (one round trip): it is waited for, briefly. An id whose job has moved on otherwise (its
-   * safety-net delay came first, it is gone) wakes nobody: the next one is tried, a few at most.
+   * Gives the lease back, and wakes the endpoint's first waiting job, not waited for (this job is
+   * done). Best effort: a lease left behind expires by itself, and its waiters come back by
+   * their delay.
    */
   private async release (leaseKey: string, waitersKey: string, leaseMember: string): Promise<void> {
-    for (let tries = 0; tries < WAKE_TRIES; tries++) {
-      const waiting = await this.client.missiveReleaseEndpointLease(leaseKey, waitersKey, leaseMember)
-      if (waiting === null) return
-      const job = await this.queue.getJob(waiting)
-      if (job === undefined) continue
+    const waiting = await this.client.missiveReleaseEndpointLease(leaseKey, waitersKey, leaseMember).catch(() => null)
+    if (waiting !== null) this.wake(waiting, leaseKey, waitersKey).catch(() => {})
+  }
+
+  /**
+   * Wakes a waiting job (its busy delay cut short) for the lease just given back. A job still
+   * active has found the endpoint busy and not yet moved itself to the delayed set (one round
+   * trip): it is waited for, briefly. A job that has moved on (its safety-net delay came first,
+   * it was retried, it is gone) wakes nobody: the next waiter is taken, a few at most.
+   */
+  private async wake (waiter: string, leaseKey: string, waitersKey: string): Promise<void> {
+    let next: string | null = waiter
+    for (let tries = 0; tries < WAKE_TRIES && next !== null; tries++) {
+      const separator = next.lastIndexOf('|')
+      const id = next.slice(0, separator)
+      const attemptsMade = Number(next.slice(separator + 1))
       for (let look = 0; look < 5; look++) {
+        const job = await this.queue.getJob(id)
+        // gone, or attempted since it waited: a retry's delay is never cut short
+        if (job === undefined || job.attemptsMade !== attemptsMade) break
         const state = await job.getState()
         if (state === 'waiting' || state === 'prioritized') return // already on its way to the freed lease
         if (state === 'delayed') {
-          try {
-            await job.promote()
-            return
-          } catch {
-            break // another instance woke it meanwhile: the next one
-          }
+          // (should it move on meanwhile, BullMQ refuses: it is on its way anyway)
+          await job.promote().catch(() => {})
+          return
         }
         if (state !== 'active') break
-        await new Promise((resolve) => setTimeout(resolve, 20))
+        await new Promise((resolve) => setTimeout(resolve, 10))
       }
+      next = await this.client.missiveReleaseEndpointLease(leaseKey, waitersKey, '')
     }
   }
 

@@ -218,6 +218,46 @@ t.test('bullmq: a busy endpoint\'s waiting jobs are woken as its deliveries end,
   await eventually('the waiters list drained', async () => await client.llen(endpointWaitersKey(a.id)) === 0)
 })
 
+t.test('bullmq: a wake-up never cuts a retry short, and a waiting job is one entry however often it looks', async (t) => {
+  const redis = await testRedis()
+  // scale 0.4: the first retry comes 2 s (±20%) after a failure
+  const h = harness(t, await bullmqOnTestRedis(), { scale: 0.4 })
+  let failed = false
+  const a = await h.endpoint({
+    respond: (request) => {
+      // the first holds the endpoint's one lease while evt_retry comes back by itself to look, again and again
+      if (request.webhookId === 'evt_hold') return { status: 204, delayMs: 1500 }
+      if (request.webhookId === 'evt_retry' && !failed) { failed = true; return 500 }
+      return 204
+    }
+  })
+  const client = new Redis(redis.url)
+  t.teardown(async () => { await client.quit() })
+  let mostWaiting = 0
+  const probe = setInterval(() => {
+    // (its entries whatever its type: a list, before, held one per look)
+    const key = endpointWaitersKey(a.id)
+    client.type(key).then(async (type) => type === 'list' ? await client.llen(key) : await client.zcard(key))
+      .then((n) => { mostWaiting = Math.max(mostWaiting, n) }, () => {})
+  }, 10)
+  t.teardown(() => { clearInterval(probe) })
+  // a short safety-net delay: evt_retry looks about every 100 ms while evt_hold runs
+  const queue = h.open({ perEndpoint: 1, busyDelayMs: 100 })
+  await queue.enqueue([h.job(a, 'evt_hold')])
+  await a.receiver.waitFor(1)
+  await queue.enqueue([h.job(a, 'evt_retry')])
+  await a.receiver.waitFor(2, 5000)
+  // evt_retry failed and waits for its retry; the next delivery's end must not wake it
+  await queue.enqueue([h.job(a, 'evt_next')])
+  await a.receiver.waitFor(4, 10_000)
+  const tries = a.receiver.received.filter((d) => d.webhookId === 'evt_retry')
+  t.equal(tries.length, 2)
+  const gap = (tries[1]?.at ?? 0) - (tries[0]?.at ?? 0)
+  t.ok(gap >= 1500, `the retry waited its 2 s (±20%): ${gap} ms`)
+  t.equal(mostWaiting, 1, 'one entry for the one waiting job')
+  t.equal(await client.zcard(endpointWaitersKey(a.id)), 0, 'none left once it had its lease')
+})
+
 t.test('bullmq: close while jobs wait (and one waits for its retry); a new queue delivers them', async (t) => {
   const kind = await bullmqOnTestRedis()
   // 0.06: the first retry waits 5 s × 0.06 = 240-360 ms, the second 1.4-2.2 s
