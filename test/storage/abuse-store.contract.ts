@@ -117,6 +117,7 @@ export function abuseStoreContract (t: Test, name: string, open: (t: AbuseStoreT
     t.same((await store.listBlocks(75_000)).map((b) => b.id).sort(), ['a6', 'a7', 'm2'])
     t.same((await store.putBlock(block('a8', { since: 76_000, until: 100_000, cidr: '203.0.113.13/32' }), 2)).map((b) => b.id), ['a6'])
     t.same(await store.putBlock(block('a9', { until: 100_000 })), [], 'no cap given: none')
+    t.same((await store.putBlock(block('a10', { since: 77_000, until: 110_000, cidr: '203.0.113.14/32' }), 2.9)).map((b) => b.id).sort(), ['a7', 'a8'], 'a fractional cap is its whole part: 2')
   })
 
   t.test(`${name}: ended blocks are not listed`, async (t) => {

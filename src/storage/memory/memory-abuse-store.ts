@@ -50,6 +50,7 @@ export class MemoryAbuseStore implements AbuseStore {
   }
 
   async putBlock (block: StoredBlock, maxAutomatic = Number.POSITIVE_INFINITY): Promise<StoredBlock[]> {
+    maxAutomatic = Math.floor(maxAutomatic)
     const evicted: StoredBlock[] = []
     if (!block.manual) {
       let automatic = 0

@@ -151,7 +151,7 @@ export class RedisAbuseStore implements AbuseStore {
         return []
       }
       // (a finite stand-in for no cap: ARGV is a string)
-      const cap = Number.isFinite(maxAutomatic) ? maxAutomatic : Number.MAX_SAFE_INTEGER
+      const cap = Number.isFinite(maxAutomatic) ? Math.floor(maxAutomatic) : Number.MAX_SAFE_INTEGER
       const evicted = await this.redis.missivePutAutomaticBlock(blocksKey, blocksVersionKey, automaticBlocksKey, block.id, json, block.until, block.since, cap)
       return evicted.map((each) => parseBlock(each)).filter((b) => b !== null)
     })
