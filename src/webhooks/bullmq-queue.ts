@@ -51,6 +51,8 @@ const MAX_STALLED_COUNT = 10
 
 /** how many waiting ids a given-back lease looks through for a job to wake */
 const WAKE_TRIES = 5
+/** how long a wake-up waits for an active waiter to reach the delayed set (no job waits on it) */
+const ACTIVE_WAIT_MS = 2000
 
 /** close() waits this long past an attempt's timeout before dropping the connections */
 const CLOSE_MARGIN_MS = 5000
@@ -332,8 +334,9 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
   /**
    * Wakes a waiting job (its busy delay cut short) for the lease just given back. A job still
    * active has found the endpoint busy and not yet moved itself to the delayed set (one round
-   * trip): it is waited for, briefly. A job that has moved on (its safety-net delay came first,
-   * it was retried, it is gone) wakes nobody: the next waiter is taken, a few at most.
+   * trip), or is about to take the lease itself: it is looked at again for up to
+   * ACTIVE_WAIT_MS. A job that has moved on (attempted since it waited, gone) wakes nobody: the
+   * next waiter is taken, a few at most.
    */
   private async wake (waiter: string, leaseKey: string, waitersKey: string): Promise<void> {
     let next: string | null = waiter
@@ -341,19 +344,22 @@ export class BullMqDeliveryQueue implements WorkingDeliveryQueue {
       const separator = next.lastIndexOf('|')
       const id = next.slice(0, separator)
       const attemptsMade = Number(next.slice(separator + 1))
-      for (let look = 0; look < 5; look++) {
-        const job = await this.queue.getJob(id)
-        // gone, or attempted since it waited: a retry's delay is never cut short
-        if (job === undefined || job.attemptsMade !== attemptsMade) break
-        const state = await job.getState()
+      for (const waitUntil = Date.now() + ACTIVE_WAIT_MS; ;) {
+        // The state first, then the attempts: a job moved to the delayed set for a retry has
+        // its attempts counted in the same step, so a retry's delay is never cut short.
+        const state = await this.queue.getJobState(id)
         if (state === 'waiting' || state === 'prioritized') return // already on its way to the freed lease
         if (state === 'delayed') {
+          const job = await this.queue.getJob(id)
+          if (job === undefined || job.attemptsMade !== attemptsMade) break
           // (should it move on meanwhile, BullMQ refuses: it is on its way anyway)
           await job.promote().catch(() => {})
           return
         }
-        if (state !== 'active') break
-        await new Promise((resolve) => setTimeout(resolve, 10))
+        // Active: between its busy look and its move to the delayed set (one round trip), or
+        // about to take the freed lease itself. Anything else: gone, finished.
+        if (state !== 'active' || Date.now() >= waitUntil) break
+        await new Promise((resolve) => setTimeout(resolve, 20))
       }
       next = await this.client.missiveReleaseEndpointLease(leaseKey, waitersKey, '')
     }

@@ -4,7 +4,7 @@ import type { App } from '../../src/app.js'
 import { buildApp } from '../../src/app.js'
 import { type ConfigOverrides, loadConfig } from '../../src/config.js'
 import { MAX_ATTEMPTS } from '../../src/webhooks/retry.js'
-import { endpointWaitersKey, QUEUE_PREFIX } from '../../src/webhooks/bullmq-queue.js'
+import { endpointLeaseKey, endpointWaitersKey, QUEUE_PREFIX } from '../../src/webhooks/bullmq-queue.js'
 import { deliveryJobId } from '../../src/webhooks/queue.js'
 import { makeKey, withKey } from '../api/api-helper.js'
 import { flushRedis, sleep, testRedis } from '../helper.js'
@@ -215,7 +215,7 @@ t.test('bullmq: a busy endpoint\'s waiting jobs are woken as its deliveries end,
   t.same(new Set(a.receiver.received.map((d) => d.webhookId)).size, 12, 'each once')
   const client = new Redis((await testRedis()).url)
   t.teardown(async () => { await client.quit() })
-  await eventually('the waiters list drained', async () => await client.llen(endpointWaitersKey(a.id)) === 0)
+  await eventually('no waiter left', async () => await client.zcard(endpointWaitersKey(a.id)) === 0)
 })
 
 t.test('bullmq: a wake-up never cuts a retry short, and a waiting job is one entry however often it looks', async (t) => {
@@ -256,6 +256,44 @@ t.test('bullmq: a wake-up never cuts a retry short, and a waiting job is one ent
   t.ok(gap >= 1500, `the retry waited its 2 s (±20%): ${gap} ms`)
   t.equal(mostWaiting, 1, 'one entry for the one waiting job')
   t.equal(await client.zcard(endpointWaitersKey(a.id)), 0, 'none left once it had its lease')
+})
+
+t.test('bullmq: a waiter\'s entry goes when it takes a lease, and an entry left from before a retry wakes nothing', async (t) => {
+  const redis = await testRedis()
+  // scale 0.4: the first retry comes 2 s (±20%) after a failure
+  const h = harness(t, await bullmqOnTestRedis(), { scale: 0.4 })
+  let failed = false
+  const a = await h.endpoint({
+    respond: (request) => {
+      if (request.webhookId === 'evt_held') return { status: 204, delayMs: 500 }
+      if (request.webhookId === 'evt_fails' && !failed) { failed = true; return 500 }
+      return 204
+    }
+  })
+  const client = new Redis(redis.url)
+  t.teardown(async () => { await client.quit() })
+  const waiters = endpointWaitersKey(a.id)
+  const queue = h.open({ perEndpoint: 1 })
+
+  // an entry for a job that then finds the endpoint free: taking the lease removes it
+  const held = h.job(a, 'evt_held')
+  await client.zadd(waiters, Date.now(), `${deliveryJobId(held)}|0`)
+  await queue.enqueue([held])
+  await a.receiver.waitFor(1)
+  t.equal(await client.zcard(waiters), 0, 'gone while its delivery runs')
+  await eventually('its lease given back', async () => await client.zcard(endpointLeaseKey(a.id)) === 0)
+
+  // an entry left for a job that has since been attempted and waits for its retry
+  const fails = h.job(a, 'evt_fails')
+  await queue.enqueue([fails])
+  await a.receiver.waitFor(2)
+  await eventually('the retry waits in the delayed set', async () => await client.zscore(`${QUEUE_PREFIX}:deliveries:delayed`, deliveryJobId(fails)) !== null)
+  await client.zadd(waiters, Date.now(), `${deliveryJobId(fails)}|0`)
+  await queue.enqueue([h.job(a, 'evt_next')])
+  await a.receiver.waitFor(4, 10_000)
+  const tries = a.receiver.received.filter((d) => d.webhookId === 'evt_fails')
+  const gap = (tries[1]?.at ?? 0) - (tries[0]?.at ?? 0)
+  t.ok(gap >= 1500, `the next delivery's end did not wake the retry: ${gap} ms`)
 })
 
 t.test('bullmq: close while jobs wait (and one waits for its retry); a new queue delivers them', async (t) => {
