@@ -218,21 +218,29 @@ t.test('bullmq: a busy endpoint\'s waiting jobs are woken as its deliveries end,
   await eventually('no waiter left', async () => await client.zcard(endpointWaitersKey(a.id)) === 0)
 })
 
-t.test('bullmq: a wake-up never cuts a retry short, and a waiting job is one entry however often it looks', async (t) => {
-  const redis = await testRedis()
-  // scale 0.4: the first retry comes 2 s (±20%) after a failure
+/**
+ * For the wake-up tests: a harness whose first retry comes 2 s (±20%) after a failure (scale
+ * 0.4), an endpoint that holds `held` for `holdMs` and fails `fails` once, and a client to look
+ * at the queue's keys.
+ */
+async function wakeSetup (t: Test, held: string, holdMs: number, fails: string): Promise<{ h: ReturnType<typeof harness>, a: Awaited<ReturnType<ReturnType<typeof harness>['endpoint']>>, client: Redis }> {
   const h = harness(t, await bullmqOnTestRedis(), { scale: 0.4 })
   let failed = false
   const a = await h.endpoint({
     respond: (request) => {
-      // the first holds the endpoint's one lease while evt_retry comes back by itself to look, again and again
-      if (request.webhookId === 'evt_hold') return { status: 204, delayMs: 1500 }
-      if (request.webhookId === 'evt_retry' && !failed) { failed = true; return 500 }
+      if (request.webhookId === held) return { status: 204, delayMs: holdMs }
+      if (request.webhookId === fails && !failed) { failed = true; return 500 }
       return 204
     }
   })
-  const client = new Redis(redis.url)
+  const client = new Redis((await testRedis()).url)
   t.teardown(async () => { await client.quit() })
+  return { h, a, client }
+}
+
+t.test('bullmq: a wake-up never cuts a retry short, and a waiting job is one entry however often it looks', async (t) => {
+  // evt_hold holds the endpoint's one lease while evt_retry comes back by itself to look, again and again
+  const { h, a, client } = await wakeSetup(t, 'evt_hold', 1500, 'evt_retry')
   let mostWaiting = 0
   const probe = setInterval(() => {
     // (its entries whatever its type: a list, before, held one per look)
@@ -259,19 +267,7 @@ t.test('bullmq: a wake-up never cuts a retry short, and a waiting job is one ent
 })
 
 t.test('bullmq: a waiter\'s entry goes when it takes a lease, and an entry left from before a retry wakes nothing', async (t) => {
-  const redis = await testRedis()
-  // scale 0.4: the first retry comes 2 s (±20%) after a failure
-  const h = harness(t, await bullmqOnTestRedis(), { scale: 0.4 })
-  let failed = false
-  const a = await h.endpoint({
-    respond: (request) => {
-      if (request.webhookId === 'evt_held') return { status: 204, delayMs: 500 }
-      if (request.webhookId === 'evt_fails' && !failed) { failed = true; return 500 }
-      return 204
-    }
-  })
-  const client = new Redis(redis.url)
-  t.teardown(async () => { await client.quit() })
+  const { h, a, client } = await wakeSetup(t, 'evt_held', 500, 'evt_fails')
   const waiters = endpointWaitersKey(a.id)
   const queue = h.open({ perEndpoint: 1 })
 
