@@ -14,7 +14,7 @@ import { readFileSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { blockView, Blocks } from '../src/abuse/blocks.js'
-import { SecurityEvents, type SecurityEventSink } from '../src/abuse/events.js'
+import { SecurityEvents } from '../src/abuse/events.js'
 import { RuntimePolicy } from '../src/abuse/policy.js'
 import { ApiKeys, isScope, KEY_ID_PATTERN, type Scope } from '../src/api-keys.js'
 import { type Io, UsageError } from '../src/cli/io.js'
@@ -74,7 +74,7 @@ function keyId (raw: string | undefined, command: string): string {
 const BY_KEY_TOOL = { by: 'key-tool' } as const
 
 /** The runtime policy commands' tools (API.md section 8: what PUT/DELETE /api/v1/security/policy do). */
-interface PolicyTools { policy: RuntimePolicy, events: SecurityEventSink, blocks: Blocks }
+interface PolicyTools { policy: RuntimePolicy, blocks: Blocks }
 
 /** who the policy's updatedBy names for a change made here */
 const KEY_TOOL = 'key-tool'
@@ -104,7 +104,7 @@ async function policyCommand (tools: PolicyTools, [action, ...extra]: string[], 
   if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(' ')}`)
   if (action !== 'set' && values.file !== undefined) throw new UsageError('--file goes with policy set')
   if (action === 'get' && values['if-match'] !== undefined) throw new UsageError('--if-match goes with policy set or policy reset')
-  const { policy, events } = tools
+  const { policy } = tools
   const shown = (current: Awaited<ReturnType<RuntimePolicy['refresh']>>): void => {
     if (current.updatedAt === null || current.updatedBy === null || current.version === 'env') {
       io.err('note: no policy is stored: each server applies its own environment (shown here with this shell\'s)')
@@ -118,14 +118,12 @@ async function policyCommand (tools: PolicyTools, [action, ...extra]: string[], 
     case 'set': {
       const input = await readPolicyFile(values.file, io)
       const changed = await policy.replace(input, values['if-match'], KEY_TOOL)
-      events.emit({ type: 'policy.changed', detail: { version: changed.version, by: KEY_TOOL } })
       io.err(`policy.changed ${changed.version}: every server applies it within seconds`)
       io.out(JSON.stringify(changed))
       return
     }
     case 'reset': {
       const reset = await policy.reset(values['if-match'], KEY_TOOL)
-      events.emit({ type: 'policy.reset', detail: { version: reset.version, by: KEY_TOOL } })
       io.err(`policy.reset ${reset.version}: every server goes back to its environment within seconds`)
       io.out(JSON.stringify(reset))
       return
@@ -268,8 +266,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     try {
       await run(new ApiKeys(new RedisKeyStore(client), { epochPollMs: 0, events }), argv, io,
         {
-          policy: new RuntimePolicy(new RedisPolicyStore(client), config, { pollMs: 0 }),
-          events,
+          policy: new RuntimePolicy(new RedisPolicyStore(client), config, { pollMs: 0, events }),
           blocks: new Blocks(new RedisAbuseStore(client), { pollMs: 0, exempt: config.penaltyExemptIps, events })
         })
     } finally {

@@ -3,6 +3,7 @@ import { InvalidPolicy, PolicyVersionMismatch } from '../errors.js'
 import { isoTime } from '../iso-time.js'
 import { type Poller, startPoller } from '../poller.js'
 import type { PolicyStore, StoredPolicy } from '../storage/policy-store.js'
+import type { EventContext, SecurityEventSink } from './events.js'
 import { compileOriginPatterns, OriginPatternError } from './origin-patterns.js'
 
 /**
@@ -218,7 +219,12 @@ export interface RuntimePolicyOptions {
   pollMs?: number
   now?: () => number
   log?: PolicyLogger
+  /** where policy.changed and policy.reset go (every caller's change, the API's and the key tool's) */
+  events?: SecurityEventSink
 }
+
+/** who made a change, for its security event: where the request came from (none from a shell) */
+export type PolicyChangeContext = Pick<EventContext, 'ip' | 'requestId'>
 
 export const DEFAULT_POLICY_POLL_MS = 1000
 
@@ -240,9 +246,11 @@ export class RuntimePolicy {
   private readonly pollMs: number
   private readonly now: () => number
   private readonly log: PolicyLogger
+  private readonly events: SecurityEventSink | null
 
   constructor (private readonly store: PolicyStore, private readonly defaults: PolicyDefaults, options: RuntimePolicyOptions = {}) {
     this.snapshot = defaultPolicy(defaults)
+    this.events = options.events ?? null
     this.pollMs = options.pollMs ?? DEFAULT_POLICY_POLL_MS
     this.now = options.now ?? Date.now
     this.log = options.log ?? silent
@@ -280,21 +288,30 @@ export class RuntimePolicy {
    * when `ifMatch` (an If-Match header: see parseIfMatch; absent = unconditional) matches the
    * stored version; otherwise PolicyVersionMismatch (412). In force here at once.
    */
-  async replace (input: unknown, ifMatch: string | null | undefined, by: string): Promise<PolicySnapshot> {
+  async replace (input: unknown, ifMatch: string | null | undefined, by: string, context: PolicyChangeContext = {}): Promise<PolicySnapshot> {
     const { values: fields, version } = withoutReadOnly(input)
     const values = parsePolicyValues(fields, this.defaults)
     // A policy as GET answered it, edited and sent back: its version is the If-Match it implies.
-    return await this.write({ values, updatedAt: this.now(), updatedBy: by }, ifMatch ?? version)
+    const replaced = await this.write({ values, updatedAt: this.now(), updatedBy: by }, ifMatch ?? version)
+    this.emit('policy.changed', replaced, by, context)
+    return replaced
   }
 
   /** Back to the environment's defaults (stored as a change of its own, with a new version). */
-  async reset (ifMatch: string | null | undefined, by: string): Promise<PolicySnapshot> {
-    return await this.write({ values: null, updatedAt: this.now(), updatedBy: by }, ifMatch)
+  async reset (ifMatch: string | null | undefined, by: string, context: PolicyChangeContext = {}): Promise<PolicySnapshot> {
+    const reset = await this.write({ values: null, updatedAt: this.now(), updatedBy: by }, ifMatch)
+    this.emit('policy.reset', reset, by, context)
+    return reset
   }
 
   close (): void {
     this.poller?.close()
     this.poller = null
+  }
+
+  /** The change's security event: `by` a key id, or "key-tool" (then no keyId). */
+  private emit (type: 'policy.changed' | 'policy.reset', policy: PolicySnapshot, by: string, context: PolicyChangeContext): void {
+    this.events?.emit({ type, keyId: by === 'key-tool' ? null : by, ip: context.ip ?? null, requestId: context.requestId ?? null, detail: { version: policy.version, by } })
   }
 
   private async write (document: PolicyDocument, ifMatch: string | null | undefined): Promise<PolicySnapshot> {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { defaultPolicy, ENV_VERSION, parseIfMatch, parsePolicyValues, perPolicy, type PolicyDefaults, RuntimePolicy } from '../../src/abuse/policy.js'
+import type { SecurityEvent } from '../../src/abuse/events.js'
 import { InvalidPolicy, PolicyVersionMismatch, StoreUnavailable } from '../../src/errors.js'
 import { MemoryPolicyStore } from '../../src/storage/memory/memory-policy-store.js'
 import type { PolicyStore, StoredPolicy } from '../../src/storage/policy-store.js'
@@ -188,4 +189,19 @@ t.test('a stored policy this instance cannot enforce is not applied (warned once
   t.equal(policy.current().version, ENV_VERSION, 'a max below this instance\'s default TTL would refuse every create without ttl')
   t.equal(lines.length, 1)
   t.match(lines[0], ['warn', /cannot be applied/])
+})
+
+t.test('the service emits each change\'s security event, whoever makes it; a refused change emits none', async (t) => {
+  const events: SecurityEvent[] = []
+  const policy = new RuntimePolicy(new MemoryPolicyStore(), DEFAULTS, { pollMs: 0, events: { emit: (event) => { events.push(event) } } })
+  t.teardown(() => { policy.close() })
+  await policy.start()
+  const changed = await policy.replace(VALUES, null, 'adminkey0001', { ip: '192.0.2.1', requestId: 'req-1' })
+  await t.rejects(policy.replace(VALUES, '"stale"', 'adminkey0001'), PolicyVersionMismatch)
+  await t.rejects(policy.replace({ ...VALUES, maxTtlSeconds: -1 }, null, 'adminkey0001'), InvalidPolicy)
+  const reset = await policy.reset(null, 'key-tool')
+  t.same(events, [
+    { type: 'policy.changed', keyId: 'adminkey0001', ip: '192.0.2.1', requestId: 'req-1', detail: { version: changed.version, by: 'adminkey0001' } },
+    { type: 'policy.reset', keyId: null, ip: null, requestId: null, detail: { version: reset.version, by: 'key-tool' } }
+  ])
 })

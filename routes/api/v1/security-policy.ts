@@ -43,8 +43,7 @@ const securityPolicyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const keyId = principalOf(request).keyId
-    const policy = await app.policy.replace(request.body, request.headers['if-match'], keyId)
-    app.securityEvents.emit({ type: 'policy.changed', keyId, ip: request.ip, requestId: request.id, detail: { version: policy.version } })
+    const policy = await app.policy.replace(request.body, request.headers['if-match'], keyId, { ip: request.ip, requestId: request.id })
     return withEtag(reply, policy)
   })
 
@@ -58,8 +57,7 @@ const securityPolicyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const keyId = principalOf(request).keyId
-    const policy = await app.policy.reset(request.headers['if-match'], keyId)
-    app.securityEvents.emit({ type: 'policy.reset', keyId, ip: request.ip, requestId: request.id, detail: { version: policy.version } })
+    const policy = await app.policy.reset(request.headers['if-match'], keyId, { ip: request.ip, requestId: request.id })
     return withEtag(reply, policy)
   })
 }
