@@ -96,9 +96,13 @@ for (const store of ['memory', 'redis'] as const) {
     const { items } = await app.eventLog.list(null, 1000)
     const policyEvents = items.filter((event) => event.type.startsWith('policy.'))
     t.match(policyEvents, [
-      { type: 'policy.changed', keyId: id, detail: { version: changed.version } },
-      { type: 'policy.reset', keyId: id, detail: { version: reset.version } }
+      { type: 'policy.changed', keyId: id, ip: '127.0.0.1', requestId: /./, detail: { version: changed.version, by: id } },
+      { type: 'policy.reset', keyId: id, ip: '127.0.0.1', requestId: /./, detail: { version: reset.version, by: id } }
     ])
+    const refused = await put(app, withKey(key), policy(), '"stale"')
+    t.equal(refused.statusCode, 412)
+    await app.securityEvents.flush()
+    t.equal((await app.eventLog.list(null, 1000)).items.filter((event) => event.type.startsWith('policy.')).length, 2, 'a refused change is no event')
   })
 }
 
